@@ -1,0 +1,28 @@
+# specguard: the front door. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/specguard
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: help build test unit integration vet clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/specguard
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/specguard
+
+test: vet unit integration ## everything CI runs: vet, unit and integration tests (race detector on)
+
+vet: ## go vet
+	$(GO) vet ./...
+
+unit: ## unit tests of every package, with the race detector
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+
+integration: ## the built binary against the real NRI runtime half over a socket
+	$(GO) test -race -count=1 ./test/integration/...
+
+clean: ## remove build output
+	rm -rf bin
