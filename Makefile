@@ -26,3 +26,6 @@ integration: ## the built binary against the real NRI runtime half over a socket
 
 clean: ## remove build output
 	rm -rf bin
+
+# Each area keeps its own targets in mk/<area>.mk (e2e and demo, deploy, bench, fuzz).
+-include mk/*.mk
