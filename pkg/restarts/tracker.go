@@ -1,0 +1,253 @@
+// Package restarts tracks container restart counts per (pod UID, container
+// name) from the runtime's own state, the way the kubelet counts attempts.
+//
+// A count is assigned when a container is created and becomes the base for
+// the next one only once the runtime confirms the creation, so a refused
+// creation is retried with the same count: no gap and no repeat. After a
+// plugin restart the counts are recovered from the annotations specguard
+// wrote on the containers that still exist.
+package restarts
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/specguard/specguard/pkg/annotations"
+)
+
+// kubeletRestartCount is the kubelet's own annotation (see pkg/kubelet); it
+// is repeated here to keep this package free of the CRI dependencies.
+const kubeletRestartCount = "io.kubernetes.container.restartCount"
+
+// Key identifies a container across restarts: the kubelet numbers attempts
+// per container name within one pod UID.
+type Key struct {
+	PodUID    string
+	Container string
+}
+
+// Source says where a restart count came from.
+type Source string
+
+const (
+	SourceKubelet Source = "kubelet" // io.kubernetes.container.restartCount
+	SourceTracked Source = "tracked" // one past the newest count seen
+	SourceLogDir  Source = "log-dir" // the kubelet's log-directory fallback
+	SourceNone    Source = "none"    // nothing known: a first start
+)
+
+// Assignment is the count given to a container being created.
+type Assignment struct {
+	Count  int
+	Source Source
+	// Tracked is what the tracker alone would have given, or -1 if it knew
+	// nothing of this container.
+	Tracked int
+	// Drift is set when the kubelet's count differs from Tracked.
+	Drift bool
+}
+
+// pod is what the tracker knows of one pod UID.
+type pod struct {
+	newest  map[string]int      // container name -> highest confirmed count
+	pending map[string]int      // container name -> count assigned at create
+	live    map[string]struct{} // IDs of this pod's existing containers
+}
+
+// Tracker holds restart counts. It is safe for concurrent use.
+type Tracker struct {
+	// countLogDir reads the kubelet's log-directory fallback; it is the one
+	// piece of I/O and is passed in.
+	countLogDir func(podLogDir, container string) (int, error)
+
+	mu   sync.Mutex
+	pods map[string]*pod // by pod UID
+	live int
+}
+
+// NewTracker returns an empty tracker. countLogDir may be nil, which
+// disables the log-directory fallback.
+func NewTracker(countLogDir func(podLogDir, container string) (int, error)) *Tracker {
+	return &Tracker{countLogDir: countLogDir, pods: map[string]*pod{}}
+}
+
+// CountFromAnnotations reads a container's restart count from the
+// annotation specguard wrote, else from the kubelet's.
+func CountFromAnnotations(a map[string]string) (int, bool) {
+	if n, ok := parseCount(a[annotations.RestartCount]); ok {
+		return n, true
+	}
+	return KubeletCount(a)
+}
+
+// KubeletCount reads the kubelet's io.kubernetes.container.restartCount.
+func KubeletCount(a map[string]string) (int, bool) {
+	return parseCount(a[kubeletRestartCount])
+}
+
+// parseCount accepts a non-negative decimal that fits the CRI's int32 attempt.
+func parseCount(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 10 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (t *Tracker) pod(uid string) *pod {
+	p, ok := t.pods[uid]
+	if !ok {
+		p = &pod{newest: map[string]int{}, pending: map[string]int{}, live: map[string]struct{}{}}
+		t.pods[uid] = p
+	}
+	return p
+}
+
+// Observe records an existing container, as seen at Synchronize or from a
+// lifecycle event. count < 0 means its count is unknown.
+func (t *Tracker) Observe(id string, key Key, count int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.observe(t.pod(key.PodUID), id, key.Container, count)
+}
+
+func (t *Tracker) observe(p *pod, id, name string, count int) {
+	if old, ok := p.newest[name]; count >= 0 && (!ok || count > old) {
+		p.newest[name] = count
+	}
+	if _, ok := p.live[id]; id != "" && !ok {
+		p.live[id] = struct{}{}
+		t.live++
+	}
+}
+
+// Assign decides the count for a container being created: the kubelet's
+// when given, else one past the newest tracked, else the log directory's,
+// else 0. The count is remembered as pending until Confirm.
+func (t *Tracker) Assign(key Key, kubelet int, hasKubelet bool, podLogDir string) Assignment {
+	t.mu.Lock()
+	newest, known := t.pod(key.PodUID).newest[key.Container]
+	t.mu.Unlock()
+
+	a := Assignment{Tracked: -1}
+	if known {
+		a.Tracked = newest + 1
+	}
+	switch {
+	case hasKubelet:
+		a.Count, a.Source = kubelet, SourceKubelet
+		a.Drift = known && a.Tracked != kubelet
+	case known:
+		a.Count, a.Source = a.Tracked, SourceTracked
+	default:
+		a.Count, a.Source = 0, SourceNone
+		if t.countLogDir != nil && podLogDir != "" {
+			// The directory is read outside the lock.
+			if n, err := t.countLogDir(podLogDir, key.Container); err == nil && n > 0 {
+				a.Count, a.Source = n, SourceLogDir
+			}
+		}
+	}
+
+	t.mu.Lock()
+	t.pod(key.PodUID).pending[key.Container] = a.Count
+	t.mu.Unlock()
+	return a
+}
+
+// Confirm records that the container was created with the count assigned
+// to it, making that count the base for the next one.
+func (t *Tracker) Confirm(id string, key Key) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pods[key.PodUID]
+	if !ok {
+		return
+	}
+	count, ok := p.pending[key.Container]
+	if !ok {
+		return
+	}
+	delete(p.pending, key.Container)
+	t.observe(p, id, key.Container, count)
+}
+
+// Remove forgets a removed container; its count stays the base for the next.
+func (t *Tracker) Remove(id string, key Key) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.pods[key.PodUID]; ok {
+		if _, ok := p.live[id]; ok {
+			delete(p.live, id)
+			t.live--
+		}
+	}
+}
+
+// ForgetPod drops everything known about a removed pod: a new pod UID
+// starts again at 0.
+func (t *Tracker) ForgetPod(uid string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.pods[uid]; ok {
+		t.live -= len(p.live)
+		delete(t.pods, uid)
+	}
+}
+
+// Live returns the number of containers known to exist.
+func (t *Tracker) Live() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live
+}
+
+// Pods returns the number of pods tracked.
+func (t *Tracker) Pods() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pods)
+}
+
+// Newest returns the highest confirmed count for key.
+func (t *Tracker) Newest(key Key) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pods[key.PodUID]
+	if !ok {
+		return 0, false
+	}
+	n, ok := p.newest[key.Container]
+	return n, ok
+}
+
+// Observed is an existing container as the runtime reports it.
+type Observed struct {
+	ID    string
+	Key   Key
+	Count int // < 0 when unknown
+}
+
+// Resync replaces what the tracker knows of live containers with the
+// runtime's view (Synchronize): counts of pods that still exist are kept
+// and raised by what the containers carry; pods that are gone are dropped.
+func (t *Tracker) Resync(podUIDs []string, containers []Observed) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keep := make(map[string]*pod, len(podUIDs))
+	for _, uid := range podUIDs {
+		p, ok := t.pods[uid]
+		if !ok {
+			p = &pod{newest: map[string]int{}, pending: map[string]int{}}
+		}
+		p.live = map[string]struct{}{}
+		keep[uid] = p
+	}
+	t.pods, t.live = keep, 0
+	for _, c := range containers {
+		t.observe(t.pod(c.Key.PodUID), c.ID, c.Key.Container, c.Count)
+	}
+}
