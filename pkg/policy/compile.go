@@ -1,0 +1,680 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// DefaultPodLogsDir is the kubelet's default --pod-logs-dir equivalent.
+const DefaultPodLogsDir = "/var/log/pods"
+
+// Policy is a loaded, checked and compiled policy. It is immutable and
+// shared by concurrent requests.
+type Policy struct {
+	Source        string
+	Document      Document
+	Mode          Mode
+	FailurePolicy FailurePolicy
+	Node          Node
+	Metadata      MetadataSwitches
+	Rules         []*Rule
+	Validation    *ValidationRules
+
+	// Rules whose namespace selector is all literals are indexed by
+	// namespace; the rest are always candidates.
+	byNamespace  map[string][]int32
+	anyNamespace []int32
+}
+
+// MetadataSwitches are the built-in recomputations, resolved.
+type MetadataSwitches struct {
+	RestartCount, LogPath, Identity, QOSClass bool
+}
+
+// Field names a bounded numeric value a rule can constrain.
+type Field uint8
+
+const (
+	CPUShares Field = iota
+	CPUQuota
+	CPUPeriod
+	MemoryLimit
+	MemoryReservation
+	MemorySwap
+	PidsLimit
+	OOMScoreAdj
+	NumFields
+)
+
+type fieldSpec struct {
+	name     string
+	min, max int64
+}
+
+var fieldSpecs = [NumFields]fieldSpec{
+	CPUShares:         {"resources.cpu.shares", 2, 262144},
+	CPUQuota:          {"resources.cpu.quota", 1000, 1 << 50},
+	CPUPeriod:         {"resources.cpu.period", 1000, 1000000},
+	MemoryLimit:       {"resources.memory.limit", 0, 1 << 62},
+	MemoryReservation: {"resources.memory.reservation", 0, 1 << 62},
+	MemorySwap:        {"resources.memory.swap", -1, 1 << 62},
+	PidsLimit:         {"resources.pids.limit", 0, math.MaxInt32},
+	OOMScoreAdj:       {"resources.oomScoreAdj", -1000, 1000},
+}
+
+// String is the field's path in the policy and in override annotations.
+func (f Field) String() string {
+	if f < NumFields {
+		return fieldSpecs[f].name
+	}
+	return "field(" + strconv.Itoa(int(f)) + ")"
+}
+
+// FieldByName maps "resources.memory.limit" to its Field.
+func FieldByName(name string) (Field, bool) {
+	for f := Field(0); f < NumFields; f++ {
+		if fieldSpecs[f].name == name {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// IntBounds are a field's compiled bounds.
+type IntBounds struct {
+	Default, Min, Max, Set             int64
+	HasDefault, HasMin, HasMax, HasSet bool
+}
+
+// Within reports whether v lies inside min and max.
+func (b *IntBounds) Within(v int64) bool {
+	return !(b.HasMin && v < b.Min) && !(b.HasMax && v > b.Max)
+}
+
+// Clamp brings v inside min and max.
+func (b *IntBounds) Clamp(v int64) int64 {
+	if b.HasMin && v < b.Min {
+		return b.Min
+	}
+	if b.HasMax && v > b.Max {
+		return b.Max
+	}
+	return v
+}
+
+// Rule is one compiled rule.
+type Rule struct {
+	Name  string
+	Index int
+	Mode  Mode
+
+	namespaces, excludeNamespaces []Glob
+	containers, images, handlers  []Glob
+	selector                      labels.Selector
+
+	Env               []Template
+	AddAnnotations    []Template
+	RemoveAnnotations []string
+	Resources         *ResourceRules
+	Security          *SecurityRules
+	Overrides         [NumFields]bool
+	HasOverrides      bool
+}
+
+// ResourceRules are a rule's compiled resources section.
+type ResourceRules struct {
+	Bounds       [NumFields]*IntBounds
+	CPUs, Mems   string
+	Hugepages    []HugepageBounds
+	Rlimits      []Rlimit
+	BlockIOClass string
+	RDTClass     string
+	Unified      []KeyValue // sorted by key
+	Reject       bool       // onViolation: reject
+}
+
+type HugepageBounds struct {
+	PageSize string
+	IntBounds
+}
+
+type KeyValue struct{ Key, Value string }
+
+// SeccompAction is what to do with a container that has no seccomp profile.
+type SeccompAction string
+
+const (
+	SeccompInject SeccompAction = "inject"
+	SeccompReject SeccompAction = "reject"
+	SeccompAllow  SeccompAction = "allow"
+)
+
+// SecurityRules are a rule's compiled security section.
+type SecurityRules struct {
+	RunAsNonRoot       bool
+	DenyHostNamespaces bool
+	CheckHostPaths     bool
+	HostPathsAllow     []Glob
+	HostPathsDeny      []Glob
+	DenyDevices        bool
+	AllowedDevices     []Glob
+	CheckSysctls       bool
+	SysctlsAllow       []Glob
+	Seccomp            SeccompAction
+	MaskedPaths        []string
+}
+
+// ValidationRules police the merged adjustments of other plugins.
+type ValidationRules struct {
+	Mode           Mode
+	TrustedPlugins []Glob
+	DenyHooks      bool
+	DenyHostMounts bool
+	DenyDevices    bool
+	DenySeccomp    bool
+	DenyNamespaces bool
+}
+
+// SafeSysctls is the Kubernetes safe sysctl set, the default allow list.
+var SafeSysctls = []string{
+	"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
+	"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem",
+	"net.ipv4.tcp_wmem",
+}
+
+var (
+	ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$`)
+	cpusetRE   = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+	pageSizeRE = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+	envNameRE  = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+)
+
+var rlimitTypes = map[string]bool{
+	"RLIMIT_AS": true, "RLIMIT_CORE": true, "RLIMIT_CPU": true, "RLIMIT_DATA": true,
+	"RLIMIT_FSIZE": true, "RLIMIT_LOCKS": true, "RLIMIT_MEMLOCK": true, "RLIMIT_MSGQUEUE": true,
+	"RLIMIT_NICE": true, "RLIMIT_NOFILE": true, "RLIMIT_NPROC": true, "RLIMIT_RSS": true,
+	"RLIMIT_RTPRIO": true, "RLIMIT_RTTIME": true, "RLIMIT_SIGPENDING": true, "RLIMIT_STACK": true,
+}
+
+// errs collects problems with their paths.
+type errs []FieldError
+
+func (e *errs) add(path, format string, args ...any) {
+	*e = append(*e, FieldError{Path: path, Reason: fmt.Sprintf(format, args...)})
+}
+
+func compile(doc *Document) (*Policy, []FieldError) {
+	var e errs
+	if doc.APIVersion != APIVersion {
+		e.add("apiVersion", "must be %q, got %q", APIVersion, truncate(doc.APIVersion, 60))
+	}
+	if doc.Kind != Kind {
+		e.add("kind", "must be %q, got %q", Kind, truncate(doc.Kind, 60))
+	}
+	s := &doc.Spec
+	p := &Policy{Document: *doc, byNamespace: map[string][]int32{}}
+	p.Mode = compileMode(&e, "spec.mode", s.Mode, ModeEnforce)
+	switch s.FailurePolicy {
+	case "", FailureIgnore:
+		p.FailurePolicy = FailureIgnore
+	case FailureFail:
+		p.FailurePolicy = FailureFail
+	default:
+		e.add("spec.failurePolicy", "must be ignore or fail, got %q", truncate(string(s.FailurePolicy), 40))
+	}
+	p.Node = s.Node
+	if p.Node.PodLogsDir == "" {
+		p.Node.PodLogsDir = DefaultPodLogsDir
+	} else if !path.IsAbs(p.Node.PodLogsDir) {
+		e.add("spec.node.podLogsDir", "must be an absolute path, got %q", truncate(p.Node.PodLogsDir, 80))
+	}
+	if p.Node.Name != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(p.Node.Name) {
+			e.add("spec.node.name", "%s", msg)
+		}
+	}
+	on := func(b *bool) bool { return b == nil || *b }
+	p.Metadata = MetadataSwitches{
+		RestartCount: on(s.Metadata.RestartCount), LogPath: on(s.Metadata.LogPath),
+		Identity: on(s.Metadata.Identity), QOSClass: on(s.Metadata.QOSClass),
+	}
+	if s.Validation != nil {
+		p.Validation = compileValidation(&e, s.Validation, p.Mode)
+	}
+	names := map[string]int{}
+	for i := range s.Rules {
+		r := compileRule(&e, &s.Rules[i], i, p.Mode)
+		if r.Name != "" {
+			if j, dup := names[r.Name]; dup {
+				e.add(fmt.Sprintf("spec.rules[%d].name", i), "duplicate rule name %q (also spec.rules[%d])", r.Name, j)
+			}
+			names[r.Name] = i
+		}
+		p.Rules = append(p.Rules, r)
+	}
+	if len(e) > 0 {
+		return nil, e
+	}
+	p.index()
+	return p, nil
+}
+
+func compileMode(e *errs, path string, m Mode, def Mode) Mode {
+	switch m {
+	case "":
+		return def
+	case ModeEnforce, ModeAudit, ModeOff:
+		return m
+	}
+	e.add(path, "must be enforce, audit or off, got %q", truncate(string(m), 40))
+	return def
+}
+
+func compileGlobs(e *errs, path string, patterns []string, isPath bool) []Glob {
+	var out []Glob
+	for i, pat := range patterns {
+		g, err := CompileGlob(pat, isPath)
+		if err != nil {
+			e.add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+			continue
+		}
+		if isPath && !strings.HasPrefix(pat, "/") && !strings.HasPrefix(pat, "*") {
+			e.add(fmt.Sprintf("%s[%d]", path, i), "path pattern %q must be absolute", truncate(pat, 80))
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
+	base := fmt.Sprintf("spec.rules[%d]", i)
+	out := &Rule{Name: r.Name, Index: i}
+	switch {
+	case r.Name == "":
+		e.add(base+".name", "required")
+	case !ruleNameRE.MatchString(r.Name):
+		e.add(base+".name", "%q must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit", truncate(r.Name, 60))
+	}
+	out.Mode = compileMode(e, base+".mode", r.Mode, policyMode)
+
+	m := &r.Match
+	out.namespaces = compileGlobs(e, base+".match.namespaces", m.Namespaces, false)
+	out.excludeNamespaces = compileGlobs(e, base+".match.excludeNamespaces", m.ExcludeNamespaces, false)
+	out.containers = compileGlobs(e, base+".match.containers", m.Containers, false)
+	out.images = compileGlobs(e, base+".match.images", m.Images, false)
+	out.handlers = compileGlobs(e, base+".match.runtimeHandlers", m.RuntimeHandlers, false)
+	if m.PodLabels != nil {
+		sel, err := metav1.LabelSelectorAsSelector(m.PodLabels)
+		if err != nil {
+			e.add(base+".match.podLabels", "%v", err)
+		} else {
+			out.selector = sel
+		}
+	}
+
+	envSeen := map[string]bool{}
+	for j, ev := range r.Env {
+		p := fmt.Sprintf("%s.env[%d]", base, j)
+		if !envNameRE.MatchString(ev.Name) {
+			e.add(p+".name", "%q is not a valid environment variable name", truncate(ev.Name, 60))
+			continue
+		}
+		if envSeen[ev.Name] {
+			e.add(p+".name", "duplicate variable %q", ev.Name)
+		}
+		envSeen[ev.Name] = true
+		t, err := compileTemplate(ev.Name, ev.Value)
+		if err != nil {
+			e.add(p+".value", "%v", err)
+			continue
+		}
+		out.Env = append(out.Env, t)
+	}
+	if a := r.Annotations; a != nil {
+		keys := make([]string, 0, len(a.Add))
+		for k := range a.Add {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := fmt.Sprintf("%s.annotations.add[%q]", base, k)
+			if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+				e.add(p, "invalid annotation key: %s", strings.Join(msgs, "; "))
+				continue
+			}
+			t, err := compileTemplate(k, a.Add[k])
+			if err != nil {
+				e.add(p, "%v", err)
+				continue
+			}
+			out.AddAnnotations = append(out.AddAnnotations, t)
+		}
+		for j, k := range a.Remove {
+			if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+				e.add(fmt.Sprintf("%s.annotations.remove[%d]", base, j), "invalid annotation key: %s", strings.Join(msgs, "; "))
+				continue
+			}
+			out.RemoveAnnotations = append(out.RemoveAnnotations, k)
+		}
+	}
+	if r.Resources != nil {
+		out.Resources = compileResources(e, base+".resources", r.Resources)
+	}
+	if r.Security != nil {
+		out.Security = compileSecurity(e, base+".security", r.Security)
+	}
+	if r.Overrides != nil {
+		for j, name := range r.Overrides.Allow {
+			f, ok := FieldByName(name)
+			if !ok {
+				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q cannot be overridden (allowed: %s)", truncate(name, 60), overridableList())
+				continue
+			}
+			if out.Resources == nil || out.Resources.Bounds[f] == nil {
+				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q has no bounds in this rule: an override needs resources.%s with min/max", name, strings.TrimPrefix(name, "resources."))
+				continue
+			}
+			b := out.Resources.Bounds[f]
+			if !b.HasMax {
+				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q needs a max in this rule so an annotation cannot lift it without bound", name)
+				continue
+			}
+			out.Overrides[f] = true
+			out.HasOverrides = true
+		}
+	}
+	return out
+}
+
+func overridableList() string {
+	var names []string
+	for f := Field(0); f < NumFields; f++ {
+		names = append(names, f.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+func parseValue(e *errs, path string, v *Value, f fieldSpec) (int64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	s := strings.TrimSpace(string(*v))
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		e.add(path, "%q is not a number or quantity", truncate(s, 40))
+		return 0, false
+	}
+	n, ok := q.AsInt64()
+	if !ok {
+		e.add(path, "%q is not a whole number", truncate(s, 40))
+		return 0, false
+	}
+	if n < f.min || n > f.max {
+		e.add(path, "%s is out of range [%d, %d]", s, f.min, f.max)
+		return 0, false
+	}
+	return n, true
+}
+
+func compileBounds(e *errs, path string, b *Bounds, f fieldSpec) *IntBounds {
+	if b == nil {
+		return nil
+	}
+	out := &IntBounds{}
+	out.Default, out.HasDefault = parseValue(e, path+".default", b.Default, f)
+	out.Min, out.HasMin = parseValue(e, path+".min", b.Min, f)
+	out.Max, out.HasMax = parseValue(e, path+".max", b.Max, f)
+	out.Set, out.HasSet = parseValue(e, path+".set", b.Set, f)
+	if out.HasMin && out.HasMax && out.Min > out.Max {
+		e.add(path+".min", "min %s is above max %s", *b.Min, *b.Max)
+	}
+	if out.HasDefault && !out.Within(out.Default) {
+		e.add(path+".default", "default %s is outside min/max", *b.Default)
+	}
+	if out.HasSet && !out.Within(out.Set) {
+		e.add(path+".set", "set %s is outside min/max", *b.Set)
+	}
+	if out.HasSet && out.HasDefault {
+		e.add(path+".default", "default has no effect next to set; remove one")
+	}
+	if !out.HasDefault && !out.HasMin && !out.HasMax && !out.HasSet && b.Default == nil && b.Min == nil && b.Max == nil && b.Set == nil {
+		e.add(path, "empty bounds: give default, min, max or set")
+	}
+	return out
+}
+
+func compileResources(e *errs, base string, r *Resources) *ResourceRules {
+	out := &ResourceRules{}
+	bound := func(f Field, b *Bounds) {
+		out.Bounds[f] = compileBounds(e, base+strings.TrimPrefix(f.String(), "resources"), b, fieldSpecs[f])
+	}
+	if c := r.CPU; c != nil {
+		bound(CPUShares, c.Shares)
+		bound(CPUQuota, c.Quota)
+		bound(CPUPeriod, c.Period)
+		if c.CPUs != "" && !cpusetRE.MatchString(c.CPUs) {
+			e.add(base+".cpu.cpus", "%q is not a cpuset like 0-3,6", truncate(c.CPUs, 40))
+		}
+		if c.Mems != "" && !cpusetRE.MatchString(c.Mems) {
+			e.add(base+".cpu.mems", "%q is not a node set like 0-1", truncate(c.Mems, 40))
+		}
+		out.CPUs, out.Mems = c.CPUs, c.Mems
+	}
+	if m := r.Memory; m != nil {
+		bound(MemoryLimit, m.Limit)
+		bound(MemoryReservation, m.Reservation)
+		bound(MemorySwap, m.Swap)
+	}
+	if r.Pids != nil {
+		bound(PidsLimit, r.Pids.Limit)
+	}
+	bound(OOMScoreAdj, r.OOMScoreAdj)
+	seenPage := map[string]bool{}
+	for i, h := range r.Hugepages {
+		p := fmt.Sprintf("%s.hugepages[%d]", base, i)
+		if !pageSizeRE.MatchString(h.PageSize) {
+			e.add(p+".pageSize", "%q is not a page size like 2MB or 1GB", truncate(h.PageSize, 20))
+			continue
+		}
+		if seenPage[h.PageSize] {
+			e.add(p+".pageSize", "duplicate page size %s", h.PageSize)
+		}
+		seenPage[h.PageSize] = true
+		b := compileBounds(e, p+".limit", &h.Limit, fieldSpec{min: 0, max: 1 << 62})
+		if b != nil {
+			out.Hugepages = append(out.Hugepages, HugepageBounds{PageSize: h.PageSize, IntBounds: *b})
+		}
+	}
+	seenRl := map[string]bool{}
+	for i, rl := range r.Rlimits {
+		p := fmt.Sprintf("%s.rlimits[%d]", base, i)
+		if !rlimitTypes[rl.Type] {
+			e.add(p+".type", "%q is not an RLIMIT_* type", truncate(rl.Type, 30))
+			continue
+		}
+		if seenRl[rl.Type] {
+			e.add(p+".type", "duplicate %s", rl.Type)
+		}
+		seenRl[rl.Type] = true
+		if rl.Soft > rl.Hard {
+			e.add(p+".soft", "soft %d is above hard %d", rl.Soft, rl.Hard)
+			continue
+		}
+		out.Rlimits = append(out.Rlimits, rl)
+	}
+	for _, cls := range []struct{ path, v string }{{".blockioClass", r.BlockIO}, {".rdtClass", r.RDT}} {
+		if strings.ContainsAny(cls.v, "\x00/\n") || len(cls.v) > 128 {
+			e.add(base+cls.path, "%q is not a class name", truncate(cls.v, 40))
+		}
+	}
+	out.BlockIOClass, out.RDTClass = r.BlockIO, r.RDT
+	for k, v := range r.Unified {
+		if !strings.Contains(k, ".") || strings.ContainsAny(k, "/\x00 ") || strings.ContainsRune(v, 0) {
+			e.add(fmt.Sprintf("%s.unified[%q]", base, k), "not a cgroup v2 file name and value")
+			continue
+		}
+		out.Unified = append(out.Unified, KeyValue{k, v})
+	}
+	sort.Slice(out.Unified, func(i, j int) bool { return out.Unified[i].Key < out.Unified[j].Key })
+	switch r.OnViolation {
+	case "", "clamp":
+	case "reject":
+		out.Reject = true
+	default:
+		e.add(base+".onViolation", "must be clamp or reject, got %q", truncate(r.OnViolation, 20))
+	}
+	return out
+}
+
+func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
+	out := &SecurityRules{RunAsNonRoot: s.RunAsNonRoot}
+	switch s.HostNamespaces {
+	case "", "allow":
+	case "deny":
+		out.DenyHostNamespaces = true
+	default:
+		e.add(base+".hostNamespaces", "must be deny or allow, got %q", truncate(s.HostNamespaces, 20))
+	}
+	if s.HostPaths != nil {
+		out.CheckHostPaths = true
+		out.HostPathsAllow = compileGlobs(e, base+".hostPaths.allow", s.HostPaths.Allow, true)
+		out.HostPathsDeny = compileGlobs(e, base+".hostPaths.deny", s.HostPaths.Deny, true)
+	}
+	switch s.Devices {
+	case "", "allow":
+	case "deny":
+		out.DenyDevices = true
+	default:
+		e.add(base+".devices", "must be deny or allow, got %q", truncate(s.Devices, 20))
+	}
+	out.AllowedDevices = compileGlobs(e, base+".allowedDevices", s.AllowedDevices, true)
+	if s.Sysctls != nil {
+		out.CheckSysctls = true
+		allow := s.Sysctls.Allow
+		if len(allow) == 0 {
+			allow = SafeSysctls
+		}
+		out.SysctlsAllow = compileGlobs(e, base+".sysctls.allow", allow, false)
+	}
+	if s.Seccomp != nil {
+		switch a := SeccompAction(s.Seccomp.Unconfined); a {
+		case SeccompInject, SeccompReject, SeccompAllow:
+			out.Seccomp = a
+		default:
+			e.add(base+".seccomp.unconfined", "must be inject, reject or allow, got %q", truncate(string(a), 20))
+		}
+	}
+	for i, mp := range s.MaskedPaths {
+		if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
+			e.add(fmt.Sprintf("%s.maskedPaths[%d]", base, i), "%q must be a clean absolute path below /", truncate(mp, 80))
+			continue
+		}
+		out.MaskedPaths = append(out.MaskedPaths, mp)
+	}
+	return out
+}
+
+func compileValidation(e *errs, v *Validation, def Mode) *ValidationRules {
+	return &ValidationRules{
+		Mode:           compileMode(e, "spec.validation.mode", v.Mode, def),
+		TrustedPlugins: compileGlobs(e, "spec.validation.trustedPlugins", v.TrustedPlugins, false),
+		DenyHooks:      v.DenyHooks, DenyHostMounts: v.DenyHostMounts, DenyDevices: v.DenyDevices,
+		DenySeccomp: v.DenySeccomp, DenyNamespaces: v.DenyNamespaces,
+	}
+}
+
+// index builds the namespace index used by Candidates.
+func (p *Policy) index() {
+	for i, r := range p.Rules {
+		if r.Mode == ModeOff {
+			continue
+		}
+		literal := len(r.namespaces) > 0
+		for _, g := range r.namespaces {
+			if _, ok := g.Literal(); !ok {
+				literal = false
+			}
+		}
+		if !literal {
+			p.anyNamespace = append(p.anyNamespace, int32(i))
+			continue
+		}
+		for _, g := range r.namespaces {
+			ns, _ := g.Literal()
+			if l := p.byNamespace[ns]; len(l) == 0 || l[len(l)-1] != int32(i) {
+				p.byNamespace[ns] = append(l, int32(i))
+			}
+		}
+	}
+}
+
+// Candidates appends to buf, in rule order, the indexes of the rules that
+// may match a container in namespace: the caller still calls Matches.
+func (p *Policy) Candidates(namespace string, buf []int32) []int32 {
+	a, b := p.byNamespace[namespace], p.anyNamespace
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || (len(a) > 0 && a[0] < b[0]) {
+			buf, a = append(buf, a[0]), a[1:]
+		} else {
+			buf, b = append(buf, b[0]), b[1:]
+		}
+	}
+	return buf
+}
+
+// Subject is what a rule's selector looks at.
+type Subject struct {
+	Namespace      string
+	PodLabels      map[string]string
+	Container      string
+	Image          string
+	RuntimeHandler string
+}
+
+// Matches reports whether every selector the rule gives matches s.
+func (r *Rule) Matches(s *Subject) bool {
+	if r.Mode == ModeOff {
+		return false
+	}
+	if len(r.namespaces) > 0 && !anyMatch(r.namespaces, s.Namespace) {
+		return false
+	}
+	if anyMatch(r.excludeNamespaces, s.Namespace) {
+		return false
+	}
+	if len(r.containers) > 0 && !anyMatch(r.containers, s.Container) {
+		return false
+	}
+	if len(r.images) > 0 && !anyMatch(r.images, s.Image) {
+		return false
+	}
+	if len(r.handlers) > 0 && !anyMatch(r.handlers, s.RuntimeHandler) {
+		return false
+	}
+	if r.selector != nil && !r.selector.Matches(labels.Set(s.PodLabels)) {
+		return false
+	}
+	return true
+}
+
+func anyMatch(gs []Glob, s string) bool {
+	for i := range gs {
+		if gs[i].Match(s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,303 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
+)
+
+// MaxDocumentSize bounds what Parse reads; a policy is a few kilobytes, a
+// 10,000-rule policy a few megabytes.
+const MaxDocumentSize = 16 << 20
+
+// ErrInvalid is wrapped by every error that describes a bad policy.
+var ErrInvalid = errors.New("invalid policy")
+
+// FieldError is one problem at one place in the document.
+type FieldError struct {
+	Path   string // e.g. spec.rules[0].resources.memory.limit.max
+	Line   int    // 0 when unknown
+	Reason string
+}
+
+func (e FieldError) Error() string {
+	if e.Path == "" {
+		return e.Reason
+	}
+	return e.Path + ": " + e.Reason
+}
+
+// LoadError lists every problem found in one document.
+type LoadError struct {
+	File   string
+	Errors []FieldError
+}
+
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	for i, fe := range e.Errors {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.File)
+		if fe.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(fe.Line))
+		}
+		b.WriteString(": ")
+		b.WriteString(fe.Error())
+	}
+	return b.String()
+}
+
+func (e *LoadError) Unwrap() error { return ErrInvalid }
+
+// Load reads and compiles the policy file at path.
+func Load(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &LoadError{File: path, Errors: []FieldError{{Reason: "not a regular file"}}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse checks and compiles a policy document. name is used in messages.
+// Every problem is reported, each with its field path and line.
+func Parse(name string, data []byte) (*Policy, error) {
+	fail := func(errs ...FieldError) (*Policy, error) {
+		return nil, &LoadError{File: name, Errors: errs}
+	}
+	if len(data) > MaxDocumentSize {
+		return fail(FieldError{Reason: fmt.Sprintf("document is larger than %d bytes", MaxDocumentSize)})
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return fail(FieldError{Reason: "document is empty"})
+	}
+	var root yamlv3.Node
+	if err := yamlv3.Unmarshal(data, &root); err != nil {
+		return fail(FieldError{Line: yamlErrorLine(err), Reason: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+	}
+	lines := map[string]int{}
+	var errs []FieldError
+	if len(root.Content) == 1 {
+		walkNode(root.Content[0], reflect.TypeOf(Document{}), "", lines, &errs)
+	}
+	if len(errs) > 0 {
+		return fail(errs...)
+	}
+
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return fail(FieldError{Reason: "not valid YAML: " + err.Error()})
+	}
+	var doc Document
+	if err := json.Unmarshal(js, &doc); err != nil {
+		fe := FieldError{Reason: err.Error()}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			fe = FieldError{Path: te.Field, Reason: fmt.Sprintf("want %s, got %s", te.Type, te.Value)}
+			fe.Line = lines[fe.Path]
+		}
+		return fail(fe)
+	}
+	p, ferrs := compile(&doc)
+	if len(ferrs) > 0 {
+		for i := range ferrs {
+			ferrs[i].Line = lineOf(lines, ferrs[i].Path)
+		}
+		return fail(ferrs...)
+	}
+	p.Source = name
+	return p, nil
+}
+
+// lineOf finds the line of path or of its nearest parent.
+func lineOf(lines map[string]int, path string) int {
+	for path != "" {
+		if l, ok := lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func yamlErrorLine(err error) int {
+	s := err.Error()
+	i := strings.Index(s, "line ")
+	if i < 0 {
+		return 0
+	}
+	s = s[i+5:]
+	j := 0
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	n, _ := strconv.Atoi(s[:j])
+	return n
+}
+
+var valueType = reflect.TypeOf(Value(""))
+
+// walkNode checks the YAML tree against the Go type: unknown and duplicate
+// fields and wrong shapes, all of them with their lines. It also records
+// the line of every path for later messages.
+func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int, errs *[]FieldError) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yamlv3.AliasNode {
+		*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: "YAML aliases are not allowed"})
+		return
+	}
+	if path != "" {
+		lines[path] = n.Line
+	}
+	if n.Kind == yamlv3.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	bad := func(want string) {
+		*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: fmt.Sprintf("want %s, got %s", want, describe(n))})
+	}
+	switch {
+	case t == valueType:
+		if n.Kind != yamlv3.ScalarNode {
+			bad("a number or quantity")
+		}
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yamlv3.MappingNode {
+			bad("a mapping")
+			return
+		}
+		fields := jsonFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if seen[k.Value] {
+				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Reason: "duplicate field"})
+				continue
+			}
+			seen[k.Value] = true
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Reason: "unknown field" + suggest(k.Value, fields)})
+				continue
+			}
+			walkNode(v, ft, p, lines, errs)
+		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yamlv3.MappingNode {
+			bad("a mapping")
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := path + "[" + strconv.Quote(k.Value) + "]"
+			if seen[k.Value] {
+				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Reason: "duplicate key"})
+				continue
+			}
+			seen[k.Value] = true
+			walkNode(v, t.Elem(), p, lines, errs)
+		}
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yamlv3.SequenceNode {
+			bad("a list")
+			return
+		}
+		for i, v := range n.Content {
+			walkNode(v, t.Elem(), path+"["+strconv.Itoa(i)+"]", lines, errs)
+		}
+	default:
+		if n.Kind != yamlv3.ScalarNode {
+			bad("a " + t.Kind().String())
+			return
+		}
+		switch t.Kind() {
+		case reflect.Bool:
+			if n.Tag != "!!bool" {
+				bad("true or false")
+			}
+		case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint64, reflect.Uint32:
+			if n.Tag != "!!int" {
+				bad("an integer")
+			} else if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil && t.Kind() != reflect.Uint64 {
+				bad("an integer in range")
+			} else if _, err := strconv.ParseUint(n.Value, 0, 64); err != nil && t.Kind() == reflect.Uint64 {
+				bad("a non-negative integer in range")
+			}
+		case reflect.String:
+			if n.Tag != "!!str" {
+				bad("a string (quote it)")
+			}
+		}
+	}
+}
+
+func describe(n *yamlv3.Node) string {
+	switch n.Kind {
+	case yamlv3.MappingNode:
+		return "a mapping"
+	case yamlv3.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(truncate(n.Value, 40))
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+// suggest names a known field that differs only in case, a common slip.
+func suggest(k string, fields map[string]reflect.Type) string {
+	for name := range fields {
+		if strings.EqualFold(name, k) {
+			return fmt.Sprintf(" (did you mean %q?)", name)
+		}
+	}
+	return ""
+}

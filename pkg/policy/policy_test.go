@@ -1,0 +1,147 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestContractExampleLoads(t *testing.T) {
+	p, err := Load("testdata/contract.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rules) != 1 {
+		t.Fatalf("rules = %d", len(p.Rules))
+	}
+	r := p.Rules[0]
+	if b := r.Resources.Bounds[MemoryLimit]; b == nil || b.Default != 256<<20 || b.Max != 2<<30 {
+		t.Fatalf("memory bounds = %+v", b)
+	}
+	if b := r.Resources.Bounds[CPUPeriod]; !b.HasSet || b.Set != 100000 {
+		t.Fatalf("period = %+v", b)
+	}
+	if !r.Overrides[MemoryLimit] || !r.Overrides[CPUShares] || r.Overrides[PidsLimit] {
+		t.Fatalf("overrides = %v", r.Overrides)
+	}
+	s := &Subject{Namespace: "team-a", PodLabels: map[string]string{"tier": "web"}, Container: "app", Image: "registry.example/app:1", RuntimeHandler: "runc"}
+	if !r.Matches(s) {
+		t.Fatal("rule does not match its subject")
+	}
+	for name, mutate := range map[string]func(s *Subject){
+		"namespace": func(s *Subject) { s.Namespace = "other" },
+		"labels":    func(s *Subject) { s.PodLabels = map[string]string{"tier": "db"} },
+		"image":     func(s *Subject) { s.Image = "docker.io/app" },
+		"handler":   func(s *Subject) { s.RuntimeHandler = "kata" },
+	} {
+		c := *s
+		mutate(&c)
+		if r.Matches(&c) {
+			t.Errorf("%s: matched", name)
+		}
+	}
+	out, err := r.Env[0].Render(&TemplateData{RestartCount: 3})
+	if err != nil || out != "3" {
+		t.Fatalf("render = %q, %v", out, err)
+	}
+}
+
+func TestDefaultPolicy(t *testing.T) {
+	p := Default()
+	if !p.Metadata.RestartCount || p.Mode != ModeEnforce || p.Node.PodLogsDir != DefaultPodLogsDir {
+		t.Fatalf("default = %+v", p)
+	}
+}
+
+func TestBadPoliciesReportEveryProblemWithLines(t *testing.T) {
+	cases := map[string]struct {
+		doc  string
+		want []string // each must appear in the error text
+	}{
+		"wrong kind and version": {"apiVersion: v1\nkind: Pod\n", []string{":1: apiVersion: must be", ":2: kind: must be"}},
+		"unknown fields": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  modes: audit\n  rules:\n  - name: a\n    Match: {}\n",
+			[]string{":4: spec.modes: unknown field", `:7: spec.rules[0].Match: unknown field (did you mean "match"?)`}},
+		"bad values": {`apiVersion: specguard.io/v1alpha1
+kind: Policy
+spec:
+  mode: loud
+  rules:
+  - name: r1
+    match: {namespaces: ["a[b"], podLabels: {matchExpressions: [{key: x, operator: Maybe}]}}
+    env: [{name: "A=B", value: x}, {name: OK, value: "{{ .Nope }}"}]
+    resources:
+      memory: {limit: {min: 2Gi, max: 1Gi}}
+      cpu: {shares: {default: 1.5}, quota: {max: lots}}
+      oomScoreAdj: {max: 5000}
+      onViolation: explode
+  - name: r1
+  - {}
+`, []string{":4: spec.mode: must be", "spec.rules[0].match.namespaces[0]", "spec.rules[0].match.podLabels", "spec.rules[0].env[0].name",
+			"spec.rules[0].env[1].value: bad template", "memory.limit.min: min 2Gi is above max 1Gi", "cpu.shares.default: \"1.5\" is not a whole number",
+			"cpu.quota.max: \"lots\" is not a number", "oomScoreAdj.max: 5000 is out of range", "onViolation: must be", "spec.rules[1].name: duplicate rule name",
+			"spec.rules[2].name: required"}},
+		"wrong shapes": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules: {name: a}\n", []string{":4: spec.rules: want a list, got a mapping"}},
+		"duplicate keys": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  mode: audit\n  mode: off\n", []string{":5: spec.mode: duplicate field"}},
+		"not yaml":       {"apiVersion: [\n", []string{"not valid YAML"}},
+		"empty":          {"  \n", []string{"document is empty"}},
+		"override without max": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {default: 1Gi}}}\n    overrides: {allow: [resources.memory.limit, resources.bogus]}\n",
+			[]string{"overrides.allow[0]: \"resources.memory.limit\" needs a max", "overrides.allow[1]: \"resources.bogus\" cannot be overridden"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			p, err := Parse("p.yaml", []byte(c.doc))
+			if err == nil {
+				t.Fatalf("accepted: %+v", p)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCandidatesKeepRuleOrder(t *testing.T) {
+	doc := `apiVersion: specguard.io/v1alpha1
+kind: Policy
+spec:
+  rules:
+  - {name: r0, match: {namespaces: [a]}}
+  - {name: r1}
+  - {name: r2, match: {namespaces: [b, a]}}
+  - {name: r3, match: {namespaces: ["a*"]}}
+  - {name: r4, mode: "off"}
+`
+	p, err := Parse("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Candidates("a", nil)
+	want := []int32{0, 1, 2, 3}
+	if len(got) != len(want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v want %v", got, want)
+		}
+	}
+	if got := p.Candidates("zzz", nil); len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Fatalf("zzz: %v", got)
+	}
+}
+
+func TestLoadMissingAndHugeFile(t *testing.T) {
+	if _, err := Load("testdata/nope.yaml"); err == nil || !os.IsNotExist(errors.Unwrap(err)) && !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("missing file: %v", err)
+	}
+	big := make([]byte, MaxDocumentSize+1)
+	if _, err := Parse("big.yaml", big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("huge: %v", err)
+	}
+}
