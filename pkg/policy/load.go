@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"sigs.k8s.io/yaml"
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 )
 
@@ -105,9 +104,16 @@ func Parse(name string, data []byte) (*Policy, error) {
 		return fail(errs...)
 	}
 
-	js, err := yaml.YAMLToJSON(data)
+	// Decode through the YAML 1.2 tree, not YAML 1.1: "off" and "y" stay strings.
+	var generic any
+	if len(root.Content) == 1 {
+		if err := root.Content[0].Decode(&generic); err != nil {
+			return fail(FieldError{Reason: "not valid YAML: " + err.Error()})
+		}
+	}
+	js, err := json.Marshal(generic)
 	if err != nil {
-		return fail(FieldError{Reason: "not valid YAML: " + err.Error()})
+		return fail(FieldError{Reason: "cannot convert document: " + err.Error()})
 	}
 	var doc Document
 	if err := json.Unmarshal(js, &doc); err != nil {

@@ -115,7 +115,7 @@ spec:
   - {name: r1}
   - {name: r2, match: {namespaces: [b, a]}}
   - {name: r3, match: {namespaces: ["a*"]}}
-  - {name: r4, mode: "off"}
+  - {name: r4, mode: off}
 `
 	p, err := Parse("p.yaml", []byte(doc))
 	if err != nil {

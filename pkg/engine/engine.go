@@ -1,0 +1,342 @@
+// Package engine is specguard's decision: given a compiled policy, a pod, a
+// container and the facts the plugin gathered (restart count, node name),
+// it returns the adjustment to make or the reason to refuse, with a trace
+// of which rule set what. It is pure: no I/O, no clock, no globals.
+package engine
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/nri/pkg/api"
+
+	"github.com/specguard/specguard/pkg/annotations"
+	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/policy"
+)
+
+// Request is one CreateContainer as the engine sees it.
+type Request struct {
+	Pod          *api.PodSandbox
+	Container    *api.Container
+	RestartCount int
+	NodeName     string // used when the policy names none
+}
+
+// TraceEntry records one thing a rule did to one field.
+type TraceEntry struct {
+	Rule   string `json:"rule"`
+	Field  string `json:"field"`
+	Action string `json:"action"`
+	Value  string `json:"value"`
+}
+
+// Violation is a finding: a refusal in enforce mode, a report in audit.
+type Violation struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+// Decision is the engine's answer.
+type Decision struct {
+	Allowed    bool
+	Reason     string // why the container is refused, when it is
+	Adjustment *api.ContainerAdjustment
+	Trace      []TraceEntry
+	Violations []Violation // audit-mode findings
+	Refusals   []Violation // enforce-mode findings that refuse
+	Rules      []string    // rules that changed something
+	QOSClass   kubelet.QOSClass
+	LogPath    string
+	Drift      bool
+}
+
+// Built-in pseudo-rule names used in traces and violations.
+const (
+	RuleMetadata = "metadata"
+	RuleIdentity = "identity"
+)
+
+// PodLogDir is the pod's log directory: the one containerd reports for the
+// sandbox, else the kubelet's layout under the policy's podLogsDir.
+func PodLogDir(p *policy.Policy, pod *api.PodSandbox) string {
+	if d := pod.GetAnnotations()[kubelet.CRISandboxLogDirAnnotation]; d != "" {
+		return d
+	}
+	return kubelet.BuildPodLogsDirectory(p.Node.PodLogsDir, pod.GetNamespace(), pod.GetName(), pod.GetUid())
+}
+
+// decider holds the state of one decision.
+type decider struct {
+	p   *policy.Policy
+	req *Request
+	d   *Decision
+	adj *api.ContainerAdjustment
+
+	data    *policy.TemplateData
+	env     []envValue
+	res     resourceState
+	changed map[string]bool
+}
+
+type envValue struct {
+	name, value, rule string
+}
+
+// Decide evaluates the policy for one container. It never panics on input:
+// missing pod or container fields are treated as empty.
+func Decide(p *policy.Policy, req *Request) *Decision {
+	if req.Pod == nil {
+		req.Pod = &api.PodSandbox{}
+	}
+	if req.Container == nil {
+		req.Container = &api.Container{}
+	}
+	adj := &api.ContainerAdjustment{}
+	d := &Decision{Allowed: true, Adjustment: adj}
+	x := &decider{p: p, req: req, d: d, adj: adj}
+	x.metadata()
+	x.rules()
+	x.finish()
+	return d
+}
+
+func (x *decider) trace(rule, field, action, value string) {
+	x.d.Trace = append(x.d.Trace, TraceEntry{Rule: rule, Field: field, Action: action, Value: value})
+}
+
+// refuse records a finding: it refuses in enforce mode, reports in audit.
+func (x *decider) refuse(rule string, mode policy.Mode, msg string) {
+	v := Violation{Rule: rule, Message: msg}
+	if mode == policy.ModeAudit {
+		x.d.Violations = append(x.d.Violations, v)
+		x.trace(rule, "", "audit", msg)
+		return
+	}
+	x.d.Refusals = append(x.d.Refusals, v)
+	x.trace(rule, "", "refuse", msg)
+}
+
+func (x *decider) markChanged(rule string) {
+	if x.changed == nil {
+		x.changed = map[string]bool{}
+	}
+	if !x.changed[rule] {
+		x.changed[rule] = true
+		x.d.Rules = append(x.d.Rules, rule)
+	}
+}
+
+func (x *decider) metadata() {
+	p, pod, c := x.p, x.req.Pod, x.req.Container
+	x.d.QOSClass = QOSClassOf(c)
+	x.d.LogPath = kubelet.BuildContainerLogPath(PodLogDir(p, pod), c.GetName(), x.req.RestartCount)
+	m := p.Metadata
+	if m.RestartCount {
+		rc := strconv.Itoa(x.req.RestartCount)
+		x.adj.AddAnnotation(annotations.RestartCount, rc)
+		x.adj.AddAnnotation(kubelet.ContainerRestartCountAnnotation, rc)
+		x.trace(RuleMetadata, "annotations["+annotations.RestartCount+"]", "set", rc)
+	}
+	if m.LogPath {
+		x.adj.AddAnnotation(annotations.LogPath, x.d.LogPath)
+		x.trace(RuleMetadata, "annotations["+annotations.LogPath+"]", "set", x.d.LogPath)
+	}
+	if m.QOSClass {
+		x.adj.AddAnnotation(annotations.QOSClass, string(x.d.QOSClass))
+		x.trace(RuleMetadata, "annotations["+annotations.QOSClass+"]", "set", string(x.d.QOSClass))
+	}
+	if m.Identity {
+		x.identity()
+	}
+}
+
+// identity mirrors the sandbox's identity into OCI annotations and catches
+// container labels that contradict it. Labels cannot be changed through
+// NRI, so a contradiction is refused (or reported in audit mode) rather
+// than corrected: a container claiming another pod's identity would fool
+// log shippers and metrics that read its labels.
+func (x *decider) identity() {
+	pod, c := x.req.Pod, x.req.Container
+	want := [...]struct{ key, value string }{
+		{kubelet.PodNameLabel, pod.GetName()},
+		{kubelet.PodNamespaceLabel, pod.GetNamespace()},
+		{kubelet.PodUIDLabel, pod.GetUid()},
+		{kubelet.ContainerNameLabel, c.GetName()},
+	}
+	for _, w := range want {
+		if got, ok := c.GetLabels()[w.key]; ok && got != w.value {
+			x.refuse(RuleIdentity, x.p.Mode, fmt.Sprintf("container label %s=%q contradicts its sandbox (%q) (pod: %q, container: %s)",
+				w.key, clip(got), clip(w.value), podRef(pod), c.GetName()))
+		}
+		x.adj.AddAnnotation(w.key, w.value)
+	}
+	x.trace(RuleIdentity, "annotations[io.kubernetes.*]", "set", podRef(pod)+"/"+c.GetName())
+}
+
+func podRef(pod *api.PodSandbox) string {
+	return pod.GetNamespace() + "/" + pod.GetName()
+}
+
+// clip bounds untrusted strings quoted in messages.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+func (x *decider) templateData() *policy.TemplateData {
+	if x.data == nil {
+		pod, c := x.req.Pod, x.req.Container
+		node := x.p.Node.Name
+		if node == "" {
+			node = x.req.NodeName
+		}
+		x.data = &policy.TemplateData{
+			Pod: policy.PodData{Name: pod.GetName(), Namespace: pod.GetNamespace(), UID: pod.GetUid(),
+				Labels: pod.GetLabels(), Annotations: pod.GetAnnotations()},
+			Container:    policy.ContainerData{Name: c.GetName(), Image: imageOf(c)},
+			RestartCount: x.req.RestartCount,
+			LogPath:      x.d.LogPath,
+			QOSClass:     string(x.d.QOSClass),
+			Node:         policy.NodeData{Name: node},
+		}
+	}
+	return x.data
+}
+
+func imageOf(c *api.Container) string {
+	if img := c.GetImage().GetName(); img != "" {
+		return img
+	}
+	return c.GetAnnotations()[kubelet.CRIImageNameAnnotation]
+}
+
+func (x *decider) rules() {
+	if len(x.p.Rules) == 0 {
+		return
+	}
+	pod, c := x.req.Pod, x.req.Container
+	subj := policy.Subject{
+		Namespace: pod.GetNamespace(), PodLabels: pod.GetLabels(), Container: c.GetName(),
+		Image: imageOf(c), RuntimeHandler: pod.GetRuntimeHandler(),
+	}
+	var buf [32]int32
+	x.res.init(c)
+	for _, i := range x.p.Candidates(subj.Namespace, buf[:0]) {
+		r := x.p.Rules[i]
+		if !r.Matches(&subj) {
+			continue
+		}
+		x.trace(r.Name, "", "match", "")
+		x.applyEnv(r)
+		x.applyAnnotations(r)
+		if r.Resources != nil {
+			x.applyResources(r)
+		}
+		if r.Security != nil {
+			x.applySecurity(r)
+		}
+	}
+}
+
+func (x *decider) applyEnv(r *policy.Rule) {
+	for i := range r.Env {
+		t := &r.Env[i]
+		v, err := t.Render(x.templateData())
+		if err != nil {
+			x.refuse(r.Name, r.Mode, "env "+t.Name+": "+err.Error())
+			continue
+		}
+		if r.Mode == policy.ModeAudit {
+			if cur, ok := envOf(x.req.Container, t.Name); !ok || cur != v {
+				x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set env " + t.Name + "=" + clip(v)})
+			}
+			continue
+		}
+		x.trace(r.Name, "env["+t.Name+"]", "set", v)
+		set := false
+		for j := range x.env {
+			if x.env[j].name == t.Name {
+				x.env[j].value, x.env[j].rule, set = v, r.Name, true
+			}
+		}
+		if !set {
+			x.env = append(x.env, envValue{t.Name, v, r.Name})
+		}
+	}
+}
+
+func envOf(c *api.Container, name string) (string, bool) {
+	for _, kv := range c.GetEnv() {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (x *decider) applyAnnotations(r *policy.Rule) {
+	for i := range r.AddAnnotations {
+		t := &r.AddAnnotations[i]
+		v, err := t.Render(x.templateData())
+		if err != nil {
+			x.refuse(r.Name, r.Mode, "annotation "+t.Name+": "+err.Error())
+			continue
+		}
+		if r.Mode == policy.ModeAudit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set annotation " + t.Name + "=" + clip(v)})
+			continue
+		}
+		x.adj.AddAnnotation(t.Name, v)
+		x.trace(r.Name, "annotations["+t.Name+"]", "set", v)
+		x.markChanged(r.Name)
+	}
+	for _, k := range r.RemoveAnnotations {
+		if _, ok := x.req.Container.GetAnnotations()[k]; !ok {
+			continue
+		}
+		if r.Mode == policy.ModeAudit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would remove annotation " + k})
+			continue
+		}
+		x.adj.RemoveAnnotation(k)
+		x.trace(r.Name, "annotations["+k+"]", "remove", "")
+		x.markChanged(r.Name)
+	}
+}
+
+// finish turns the working values into the adjustment and the verdict.
+func (x *decider) finish() {
+	for _, e := range x.env {
+		if cur, ok := envOf(x.req.Container, e.name); ok && cur == e.value {
+			continue
+		}
+		x.adj.AddEnv(e.name, e.value)
+		x.markChanged(e.rule)
+	}
+	x.res.apply(x)
+	if len(x.d.Rules) > 0 {
+		x.adj.AddAnnotation(annotations.Rules, strings.Join(x.d.Rules, ","))
+	}
+	if len(x.d.Violations) > 0 {
+		parts := make([]string, len(x.d.Violations))
+		for i, v := range x.d.Violations {
+			parts[i] = v.Rule + ": " + v.Message
+		}
+		x.adj.AddAnnotation(annotations.Violations, strings.Join(parts, "; "))
+	}
+	if len(x.d.Refusals) > 0 {
+		x.d.Allowed = false
+		parts := make([]string, len(x.d.Refusals))
+		for i, v := range x.d.Refusals {
+			parts[i] = "rule " + strconv.Quote(v.Rule) + ": " + v.Message
+		}
+		x.d.Reason = "specguard refused container " + x.req.Container.GetName() + " of pod " +
+			podRef(x.req.Pod) + ": " + strings.Join(parts, "; ")
+		x.adj = nil
+		x.d.Adjustment = nil
+	}
+}

@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/containerd/nri/pkg/api"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/specguard/specguard/pkg/policy"
+)
+
+type fieldState struct {
+	orig, val       int64
+	origSet, valSet bool
+	rule            string // last rule that changed it
+}
+
+type hugepageState struct {
+	size      string
+	orig, val int64
+	origSet   bool
+	rule      string
+}
+
+type stringState struct {
+	orig, val, rule string
+}
+
+// resourceState holds the working value of each resource as rules apply in
+// order; the last rule that changes a value wins.
+type resourceState struct {
+	f             [policy.NumFields]fieldState
+	cpus, mems    stringState
+	blockio, rdt  stringState
+	hugepages     []hugepageState
+	rlimits       []rlimitState
+	unified       []unifiedState
+	origRlimits   []*api.POSIXRlimit
+	origUnified   map[string]string
+}
+
+type rlimitState struct {
+	typ        string
+	hard, soft uint64
+	rule       string
+}
+
+type unifiedState struct {
+	key, val, rule string
+}
+
+func (s *resourceState) init(c *api.Container) {
+	lin := c.GetLinux()
+	r := lin.GetResources()
+	set := func(f policy.Field, v int64, ok bool) {
+		if ok {
+			s.f[f] = fieldState{orig: v, val: v, origSet: true, valSet: true}
+		}
+	}
+	cpu, mem := r.GetCpu(), r.GetMemory()
+	set(policy.CPUShares, int64(cpu.GetShares().GetValue()), cpu.GetShares() != nil && cpu.GetShares().GetValue() > 0)
+	set(policy.CPUQuota, cpu.GetQuota().GetValue(), cpu.GetQuota() != nil && cpu.GetQuota().GetValue() > 0)
+	set(policy.CPUPeriod, int64(cpu.GetPeriod().GetValue()), cpu.GetPeriod() != nil && cpu.GetPeriod().GetValue() > 0)
+	set(policy.MemoryLimit, mem.GetLimit().GetValue(), mem.GetLimit() != nil && mem.GetLimit().GetValue() > 0)
+	set(policy.MemoryReservation, mem.GetReservation().GetValue(), mem.GetReservation() != nil && mem.GetReservation().GetValue() > 0)
+	set(policy.MemorySwap, mem.GetSwap().GetValue(), mem.GetSwap() != nil && mem.GetSwap().GetValue() != 0)
+	set(policy.PidsLimit, r.GetPids().GetLimit(), r.GetPids() != nil && r.GetPids().GetLimit() > 0)
+	set(policy.OOMScoreAdj, lin.GetOomScoreAdj().GetValue(), lin.GetOomScoreAdj() != nil)
+	if lin.GetOomScoreAdj() == nil {
+		// An unset oom_score_adj is inherited, 0 on a plain node: bounds apply.
+		s.f[policy.OOMScoreAdj] = fieldState{valSet: true}
+	}
+	s.cpus = stringState{orig: cpu.GetCpus(), val: cpu.GetCpus()}
+	s.mems = stringState{orig: cpu.GetMems(), val: cpu.GetMems()}
+	s.blockio = stringState{orig: r.GetBlockioClass().GetValue(), val: r.GetBlockioClass().GetValue()}
+	s.rdt = stringState{orig: r.GetRdtClass().GetValue(), val: r.GetRdtClass().GetValue()}
+	for _, h := range r.GetHugepageLimits() {
+		s.hugepages = append(s.hugepages, hugepageState{size: h.GetPageSize(), orig: int64(h.GetLimit()), val: int64(h.GetLimit()), origSet: true})
+	}
+	s.origRlimits = c.GetRlimits()
+	s.origUnified = r.GetUnified()
+}
+
+// formatValue renders a field value for traces and messages.
+func formatValue(f policy.Field, v int64) string {
+	if policy.IsMemoryField(f) && v > 0 {
+		return resource.NewQuantity(v, resource.BinarySI).String()
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// override reads the pod annotation asking for a value of f, if any.
+func (x *decider) override(f policy.Field) (string, string, bool) {
+	podKey, prefix := policy.OverrideKeys(f)
+	ann := x.req.Pod.GetAnnotations()
+	if len(ann) == 0 {
+		return "", "", false
+	}
+	key := prefix + x.req.Container.GetName()
+	if v, ok := ann[key]; ok {
+		return key, v, true
+	}
+	if v, ok := ann[podKey]; ok {
+		return podKey, v, true
+	}
+	return "", "", false
+}
+
+func (x *decider) applyResources(r *policy.Rule) {
+	rr := r.Resources
+	audit := r.Mode == policy.ModeAudit
+	for f := policy.Field(0); f < policy.NumFields; f++ {
+		b := rr.Bounds[f]
+		if b == nil {
+			continue
+		}
+		st := &x.res.f[f]
+		v, has := st.val, st.valSet
+		action := ""
+		name := f.String()
+		if r.Overrides[f] {
+			if key, raw, ok := x.override(f); ok {
+				ov, err := policy.ParseFieldValue(f, raw)
+				switch {
+				case err != nil:
+					x.trace(r.Name, name, "override-ignored", "annotation "+key+": "+err.Error())
+				case !b.Within(ov) && rr.Reject:
+					x.refuse(r.Name, r.Mode, fmt.Sprintf("%s: override annotation %s=%s is outside the rule's bounds", name, key, clip(raw)))
+				case !b.Within(ov):
+					v, has, action = b.Clamp(ov), true, "override-clamped"
+				default:
+					v, has, action = ov, true, "override"
+				}
+			}
+		}
+		if b.HasSet {
+			v, has, action = b.Set, true, "set"
+		} else if !has && b.HasDefault {
+			v, has, action = b.Default, true, "default"
+		}
+		unlimited := !has && policy.UnlimitedWhenUnset(f) && b.HasMax
+		if unlimited || (has && !b.Within(v)) {
+			desc := "unlimited"
+			if has {
+				desc = formatValue(f, v)
+			}
+			lim := "max " + formatValue(f, b.Max)
+			if has && b.HasMin && v < b.Min {
+				lim = "min " + formatValue(f, b.Min)
+			}
+			if rr.Reject {
+				verb := "exceeds"
+				if lim[0] == 'm' && lim[1] == 'i' {
+					verb = "is below"
+				}
+				x.refuse(r.Name, r.Mode, fmt.Sprintf("%s: %s %s %s", name, desc, verb, lim))
+				continue
+			}
+			if unlimited {
+				v = b.Max
+			} else {
+				v = b.Clamp(v)
+			}
+			has, action = true, "clamp"
+		}
+		if action == "" || (has == st.valSet && v == st.val) {
+			continue
+		}
+		if audit {
+			from := "unset"
+			if st.valSet {
+				from = formatValue(f, st.val)
+			}
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name,
+				Message: fmt.Sprintf("would %s %s from %s to %s", action, name, from, formatValue(f, v))})
+			continue
+		}
+		st.val, st.valSet, st.rule = v, true, r.Name
+		x.trace(r.Name, name, action, formatValue(f, v))
+	}
+	x.applyResourceSettings(r, audit)
+}
+
+// applyResourceSettings handles the values a rule sets outright.
+func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
+	rr := r.Resources
+	setString := func(field string, st *stringState, v string) {
+		if v == "" || v == st.val {
+			return
+		}
+		if audit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set " + field + " to " + v})
+			return
+		}
+		st.val, st.rule = v, r.Name
+		x.trace(r.Name, field, "set", v)
+	}
+	setString("resources.cpu.cpus", &x.res.cpus, rr.CPUs)
+	setString("resources.cpu.mems", &x.res.mems, rr.Mems)
+	setString("resources.blockioClass", &x.res.blockio, rr.BlockIOClass)
+	setString("resources.rdtClass", &x.res.rdt, rr.RDTClass)
+
+	for _, hb := range rr.Hugepages {
+		var st *hugepageState
+		for i := range x.res.hugepages {
+			if x.res.hugepages[i].size == hb.PageSize {
+				st = &x.res.hugepages[i]
+			}
+		}
+		if st == nil {
+			x.res.hugepages = append(x.res.hugepages, hugepageState{size: hb.PageSize})
+			st = &x.res.hugepages[len(x.res.hugepages)-1]
+		}
+		field := "resources.hugepages[" + hb.PageSize + "]"
+		v, action := st.val, ""
+		if hb.HasSet {
+			v, action = hb.Set, "set"
+		} else if !st.origSet && st.rule == "" && hb.HasDefault {
+			v, action = hb.Default, "default"
+		}
+		if !hb.Within(v) {
+			if rr.Reject {
+				x.refuse(r.Name, r.Mode, fmt.Sprintf("%s: %s is outside min/max", field, formatValue(policy.MemoryLimit, v)))
+				continue
+			}
+			v, action = hb.Clamp(v), "clamp"
+		}
+		if action == "" || v == st.val && (st.origSet || st.rule != "") {
+			continue
+		}
+		if audit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: fmt.Sprintf("would %s %s to %d", action, field, v)})
+			continue
+		}
+		st.val, st.rule = v, r.Name
+		x.trace(r.Name, field, action, formatValue(policy.MemoryLimit, v))
+	}
+
+	for _, rl := range rr.Rlimits {
+		if cur := x.currentRlimit(rl.Type); cur != nil && cur.hard == rl.Hard && cur.soft == rl.Soft {
+			continue
+		}
+		val := fmt.Sprintf("soft=%d hard=%d", rl.Soft, rl.Hard)
+		if audit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set rlimit " + rl.Type + " " + val})
+			continue
+		}
+		x.setRlimit(rlimitState{typ: rl.Type, hard: rl.Hard, soft: rl.Soft, rule: r.Name})
+		x.trace(r.Name, "resources.rlimits["+rl.Type+"]", "set", val)
+	}
+
+	for _, kv := range rr.Unified {
+		if x.currentUnified(kv.Key) == kv.Value {
+			continue
+		}
+		if audit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set unified " + kv.Key + "=" + kv.Value})
+			continue
+		}
+		x.setUnified(unifiedState{key: kv.Key, val: kv.Value, rule: r.Name})
+		x.trace(r.Name, "resources.unified["+kv.Key+"]", "set", kv.Value)
+	}
+}
+
+func (x *decider) currentRlimit(typ string) *rlimitState {
+	for i := range x.res.rlimits {
+		if x.res.rlimits[i].typ == typ {
+			return &x.res.rlimits[i]
+		}
+	}
+	for _, o := range x.res.origRlimits {
+		if o.GetType() == typ {
+			return &rlimitState{typ: typ, hard: o.GetHard(), soft: o.GetSoft()}
+		}
+	}
+	return nil
+}
+
+func (x *decider) setRlimit(s rlimitState) {
+	for i := range x.res.rlimits {
+		if x.res.rlimits[i].typ == s.typ {
+			x.res.rlimits[i] = s
+			return
+		}
+	}
+	x.res.rlimits = append(x.res.rlimits, s)
+}
+
+func (x *decider) currentUnified(key string) string {
+	for _, u := range x.res.unified {
+		if u.key == key {
+			return u.val
+		}
+	}
+	return x.res.origUnified[key]
+}
+
+func (x *decider) setUnified(s unifiedState) {
+	for i := range x.res.unified {
+		if x.res.unified[i].key == s.key {
+			x.res.unified[i] = s
+			return
+		}
+	}
+	x.res.unified = append(x.res.unified, s)
+}
+
+// apply writes every changed value into the adjustment.
+func (s *resourceState) apply(x *decider) {
+	adj := x.adj
+	changed := func(f policy.Field) bool {
+		st := &s.f[f]
+		return st.rule != "" && (!st.origSet || st.val != st.orig)
+	}
+	for f := policy.Field(0); f < policy.NumFields; f++ {
+		if !changed(f) {
+			continue
+		}
+		v := s.f[f].val
+		switch f {
+		case policy.CPUShares:
+			adj.SetLinuxCPUShares(uint64(v))
+		case policy.CPUQuota:
+			adj.SetLinuxCPUQuota(v)
+		case policy.CPUPeriod:
+			adj.SetLinuxCPUPeriod(v)
+		case policy.MemoryLimit:
+			adj.SetLinuxMemoryLimit(v)
+		case policy.MemoryReservation:
+			adj.SetLinuxMemoryReservation(v)
+		case policy.MemorySwap:
+			adj.SetLinuxMemorySwap(v)
+		case policy.PidsLimit:
+			adj.SetLinuxPidLimits(v)
+		case policy.OOMScoreAdj:
+			n := int(v)
+			adj.SetLinuxOomScoreAdj(&n)
+		}
+		x.markChanged(s.f[f].rule)
+	}
+	// memory.swap is memory+swap: keep it at least the limit, and keep
+	// "no swap" (swap == limit) when the limit moves.
+	if changed(policy.MemoryLimit) && !changed(policy.MemorySwap) {
+		lim, sw := s.f[policy.MemoryLimit], s.f[policy.MemorySwap]
+		if sw.origSet && sw.orig > 0 && (sw.orig < lim.val || sw.orig == lim.orig) {
+			adj.SetLinuxMemorySwap(lim.val)
+			x.trace(lim.rule, "resources.memory.swap", "follow-limit", formatValue(policy.MemorySwap, lim.val))
+		}
+	}
+	for _, st := range []*stringState{&s.cpus, &s.mems, &s.blockio, &s.rdt} {
+		if st.rule == "" || st.val == st.orig {
+			continue
+		}
+		switch st {
+		case &s.cpus:
+			adj.SetLinuxCPUSetCPUs(st.val)
+		case &s.mems:
+			adj.SetLinuxCPUSetMems(st.val)
+		case &s.blockio:
+			adj.SetLinuxBlockIOClass(st.val)
+		case &s.rdt:
+			adj.SetLinuxRDTClass(st.val)
+		}
+		x.markChanged(st.rule)
+	}
+	for _, h := range s.hugepages {
+		if h.rule != "" && (!h.origSet || h.val != h.orig) {
+			adj.AddLinuxHugepageLimit(h.size, uint64(h.val))
+			x.markChanged(h.rule)
+		}
+	}
+	for _, rl := range s.rlimits {
+		adj.AddRlimit(rl.typ, rl.hard, rl.soft)
+		x.markChanged(rl.rule)
+	}
+	for _, u := range s.unified {
+		adj.AddLinuxUnified(u.key, u.val)
+		x.markChanged(u.rule)
+	}
+}
