@@ -3,7 +3,6 @@ package main
 import "io"
 
 // Placeholders while the commands are built; each moves to its own file.
-func runCmd(args []string, stdout, stderr io.Writer) int      { return notYet("run", stderr) }
 func validateCmd(args []string, stdout, stderr io.Writer) int { return notYet("validate", stderr) }
 func explainCmd(args []string, stdout, stderr io.Writer) int  { return notYet("explain", stderr) }
 func generateCmd(args []string, stdout, stderr io.Writer) int { return notYet("generate", stderr) }

@@ -1,0 +1,245 @@
+// Package plugin is specguard's NRI side: it connects to the runtime,
+// keeps the restart-count tracker current from lifecycle events, asks the
+// engine for a decision at CreateContainer under a deadline, and turns the
+// decision into the NRI reply. It decides nothing itself.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/sirupsen/logrus"
+
+	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
+)
+
+// Recorder receives what the plugin observes; pkg/metrics implements it.
+type Recorder interface {
+	ObserveRequest(event, result string, d time.Duration)
+	RuleAction(rule, action string)
+	Refusal(rule string)
+	SetConnected(bool)
+	SetTracked(n int)
+	Drift()
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) ObserveRequest(string, string, time.Duration) {}
+func (nopRecorder) RuleAction(string, string)                    {}
+func (nopRecorder) Refusal(string)                               {}
+func (nopRecorder) SetConnected(bool)                            {}
+func (nopRecorder) SetTracked(int)                               {}
+func (nopRecorder) Drift()                                       {}
+
+// DecideFunc is the engine's decision; tests may slow it down.
+type DecideFunc func(*policy.Policy, *engine.Request) *engine.Decision
+
+// Config is what a Plugin needs. Zero values get defaults.
+type Config struct {
+	Policy   *atomic.Pointer[policy.Policy] // the current policy; reloads swap it
+	Tracker  *restarts.Tracker
+	Log      *logrus.Entry
+	Recorder Recorder
+	NodeName string
+	// Deadline bounds one CreateContainer decision; it must stay well under
+	// the runtime's request timeout (containerd: 2s).
+	Deadline time.Duration
+	Decide   DecideFunc
+	// Audit, when set, receives each decision that changed or refused
+	// something (the audit trail).
+	Audit func(AuditRecord)
+}
+
+// DefaultDeadline leaves the runtime's 2s request timeout ample room.
+const DefaultDeadline = 500 * time.Millisecond
+
+// Plugin implements the NRI handlers. Its methods are picked up by the
+// stub by interface.
+type Plugin struct {
+	cfg       Config
+	connected atomic.Bool
+}
+
+// New returns a plugin over cfg.
+func New(cfg Config) (*Plugin, error) {
+	if cfg.Policy == nil || cfg.Policy.Load() == nil {
+		return nil, errors.New("plugin: no policy loaded")
+	}
+	if cfg.Tracker == nil {
+		return nil, errors.New("plugin: no restart tracker")
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.NewEntry(logrus.New())
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = nopRecorder{}
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
+	}
+	if cfg.Decide == nil {
+		cfg.Decide = engine.Decide
+	}
+	return &Plugin{cfg: cfg}, nil
+}
+
+// Connected reports whether the plugin is registered with the runtime.
+func (p *Plugin) Connected() bool { return p.connected.Load() }
+
+func (p *Plugin) setConnected(v bool) {
+	p.connected.Store(v)
+	p.cfg.Recorder.SetConnected(v)
+}
+
+// Configure subscribes to the events the tracker and the decision need.
+func (p *Plugin) Configure(_ context.Context, _, runtime, version string) (api.EventMask, error) {
+	p.cfg.Log.WithFields(logrus.Fields{"runtime": runtime, "runtimeVersion": version}).Info("connected to runtime")
+	return api.ParseEventMask("CreateContainer,PostCreateContainer,RemoveContainer,RemovePodSandbox")
+}
+
+// Synchronize rebuilds the tracker from the containers that exist: the
+// counts specguard (or the kubelet) wrote on them continue from there.
+func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	start := time.Now()
+	uidOf := make(map[string]string, len(pods))
+	uids := make([]string, 0, len(pods))
+	for _, pod := range pods {
+		uidOf[pod.GetId()] = pod.GetUid()
+		uids = append(uids, pod.GetUid())
+	}
+	obs := make([]restarts.Observed, 0, len(ctrs))
+	for _, c := range ctrs {
+		uid, ok := uidOf[c.GetPodSandboxId()]
+		if !ok {
+			continue
+		}
+		n, ok := restarts.CountFromAnnotations(c.GetAnnotations())
+		if !ok {
+			n = -1
+		}
+		obs = append(obs, restarts.Observed{ID: c.GetId(), Key: restarts.Key{PodUID: uid, Container: c.GetName()}, Count: n})
+	}
+	p.cfg.Tracker.Resync(uids, obs)
+	p.setConnected(true)
+	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
+	p.cfg.Recorder.ObserveRequest("Synchronize", "ok", time.Since(start))
+	p.cfg.Log.WithFields(logrus.Fields{"pods": len(pods), "containers": len(ctrs)}).Info("synchronized")
+	return nil, nil
+}
+
+func keyOf(pod *api.PodSandbox, c *api.Container) restarts.Key {
+	return restarts.Key{PodUID: pod.GetUid(), Container: c.GetName()}
+}
+
+// ErrDeadline is returned (or logged) when a decision misses its deadline.
+var ErrDeadline = errors.New("decision deadline exceeded")
+
+// CreateContainer assigns the restart count, asks the engine and replies
+// with its adjustment or its refusal.
+func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	start := time.Now()
+	pol := p.cfg.Policy.Load()
+	adj, err := p.createContainer(ctx, pol, pod, c)
+	result := "adjusted"
+	switch {
+	case errors.Is(err, ErrDeadline) || errors.Is(err, errInternal):
+		result = "error"
+	case err != nil:
+		result = "refused"
+	}
+	p.cfg.Recorder.ObserveRequest("CreateContainer", result, time.Since(start))
+	return adj, nil, err
+}
+
+var errInternal = errors.New("internal error")
+
+func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (adj *api.ContainerAdjustment, err error) {
+	key := keyOf(pod, c)
+	kub, hasKub := restarts.KubeletCount(c.GetAnnotations())
+	a := p.cfg.Tracker.Assign(key, kub, hasKub, engine.PodLogDir(pol, pod))
+	if a.Drift {
+		p.cfg.Recorder.Drift()
+		p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName(),
+			"kubelet": a.Count, "tracked": a.Tracked}).Warn("restart count drift: the kubelet's count differs from the tracked one")
+	}
+	req := &engine.Request{Pod: pod, Container: c, RestartCount: a.Count, NodeName: p.cfg.NodeName}
+
+	d, err := p.decide(ctx, pol, req)
+	if err != nil {
+		return p.onFailure(pol, pod, c, err)
+	}
+	p.record(pod, c, a, d)
+	if !d.Allowed {
+		return nil, errors.New(d.Reason)
+	}
+	return d.Adjustment, nil
+}
+
+// decide runs the engine under the deadline. A panic in the engine is a
+// bug, but it must not take the node's container creation down with it.
+func (p *Plugin) decide(ctx context.Context, pol *policy.Policy, req *engine.Request) (*engine.Decision, error) {
+	type result struct {
+		d   *engine.Decision
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				ch <- result{err: fmt.Errorf("%w: engine panic: %v", errInternal, r)}
+			}
+		}()
+		ch <- result{d: p.cfg.Decide(pol, req)}
+	}()
+	timer := time.NewTimer(p.cfg.Deadline)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.d, r.err
+	case <-timer.C:
+		return nil, fmt.Errorf("%w (%s)", ErrDeadline, p.cfg.Deadline)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrDeadline, ctx.Err())
+	}
+}
+
+// onFailure applies the policy's failurePolicy to an internal error.
+func (p *Plugin) onFailure(pol *policy.Policy, pod *api.PodSandbox, c *api.Container, err error) (*api.ContainerAdjustment, error) {
+	log := p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName(),
+		"failurePolicy": pol.FailurePolicy}).WithError(err)
+	if pol.FailurePolicy == policy.FailureFail {
+		log.Error("refusing container: decision failed")
+		return nil, fmt.Errorf("specguard could not decide on container %s of pod %s/%s (failurePolicy: fail): %w",
+			c.GetName(), pod.GetNamespace(), pod.GetName(), err)
+	}
+	log.Error("allowing container unchanged: decision failed")
+	return nil, nil
+}
+
+// PostCreateContainer confirms the count assigned at CreateContainer.
+func (p *Plugin) PostCreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.cfg.Tracker.Confirm(c.GetId(), keyOf(pod, c))
+	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
+	return nil
+}
+
+// RemoveContainer forgets a removed container; its count stays known.
+func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	p.cfg.Tracker.Remove(c.GetId(), keyOf(pod, c))
+	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
+	return nil
+}
+
+// RemovePodSandbox forgets the pod: a new pod UID starts again at 0.
+func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	p.cfg.Tracker.ForgetPod(pod.GetUid())
+	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
+	return nil
+}

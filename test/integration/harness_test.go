@@ -1,0 +1,292 @@
+// Package integration runs the built specguard binary as an external NRI
+// plugin against the real NRI runtime half (pkg/adaptation) on a temporary
+// socket, as containerd would.
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
+)
+
+var specguardBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "specguard-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	specguardBin = filepath.Join(dir, "specguard")
+	build := exec.Command("go", "build", "-o", specguardBin, "github.com/specguard/specguard/cmd/specguard")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building specguard:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runtime is the runtime half: an NRI adaptation on a temporary socket and
+// the pods and containers it reports at Synchronize.
+type runtime struct {
+	t      *testing.T
+	dir    string
+	socket string
+	nri    *adaptation.Adaptation
+
+	mu     sync.Mutex
+	pods   map[string]*api.PodSandbox
+	ctrs   map[string]*api.Container
+	nextID int
+}
+
+func newRuntime(t *testing.T) *runtime {
+	t.Helper()
+	// A short path: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "nri-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r := &runtime{t: t, dir: dir, socket: filepath.Join(dir, "nri.sock"),
+		pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}}
+	r.start()
+	return r
+}
+
+func (r *runtime) start() {
+	r.t.Helper()
+	empty := filepath.Join(r.dir, "empty")
+	os.MkdirAll(empty, 0o755)
+	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error {
+		r.mu.Lock()
+		var pods []*api.PodSandbox
+		var ctrs []*api.Container
+		for _, p := range r.pods {
+			pods = append(pods, p)
+		}
+		for _, c := range r.ctrs {
+			ctrs = append(ctrs, c)
+		}
+		r.mu.Unlock()
+		_, err := cb(ctx, pods, ctrs)
+		return err
+	}
+	updateFn := func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
+		return nil, nil
+	}
+	nri, err := adaptation.New("containerd", "v2.4.2", syncFn, updateFn,
+		adaptation.WithSocketPath(r.socket), adaptation.WithPluginPath(empty), adaptation.WithPluginConfigPath(empty))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := nri.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.nri = nri
+	r.t.Cleanup(nri.Stop)
+}
+
+// restart stops the runtime half and starts a new one on the same socket,
+// as a containerd restart does.
+func (r *runtime) restart() {
+	r.nri.Stop()
+	os.Remove(r.socket)
+	r.start()
+}
+
+func (r *runtime) addPod(name, ns, uid string, annotations map[string]string) *api.PodSandbox {
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextID++
+	pod := &api.PodSandbox{Id: fmt.Sprintf("sb%d", r.nextID), Name: name, Namespace: ns, Uid: uid,
+		Labels: map[string]string{"app": name}, Annotations: annotations, RuntimeHandler: "runc"}
+	r.pods[pod.Id] = pod
+	if err := r.nri.RunPodSandbox(context.Background(), &adaptation.RunPodSandboxRequest{Pod: pod}); err != nil {
+		r.t.Fatalf("RunPodSandbox: %v", err)
+	}
+	return pod
+}
+
+// create sends CreateContainer (and PostCreateContainer when it succeeds)
+// and records the container with the annotations it ended up with.
+func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Container)) (*api.Container, *api.ContainerAdjustment, error) {
+	r.mu.Lock()
+	r.nextID++
+	c := &api.Container{Id: fmt.Sprintf("c%d", r.nextID), PodSandboxId: pod.Id, Name: name, State: api.ContainerState_CONTAINER_CREATED,
+		Labels: map[string]string{"io.kubernetes.pod.name": pod.Name, "io.kubernetes.pod.namespace": pod.Namespace,
+			"io.kubernetes.pod.uid": pod.Uid, "io.kubernetes.container.name": name},
+		Annotations: map[string]string{}, Env: []string{"PATH=/bin"}, Args: []string{"sleep", "1000"},
+		Linux: &api.LinuxContainer{Resources: &api.LinuxResources{Cpu: &api.LinuxCPU{Shares: api.UInt64(2)}, Memory: &api.LinuxMemory{}}}}
+	r.mu.Unlock()
+	if mutate != nil {
+		mutate(c)
+	}
+	resp, err := r.nri.CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod, Container: c})
+	if err != nil {
+		return c, nil, err
+	}
+	adj := resp.GetAdjust()
+	for k, v := range adj.GetAnnotations() {
+		c.Annotations[k] = v
+	}
+	r.mu.Lock()
+	r.ctrs[c.Id] = c
+	r.mu.Unlock()
+	if err := r.nri.PostCreateContainer(context.Background(), &adaptation.PostCreateContainerRequest{Pod: pod, Container: c}); err != nil {
+		r.t.Fatalf("PostCreateContainer: %v", err)
+	}
+	return c, adj, nil
+}
+
+func (r *runtime) remove(pod *api.PodSandbox, c *api.Container) {
+	r.mu.Lock()
+	delete(r.ctrs, c.Id)
+	r.mu.Unlock()
+	c.State = api.ContainerState_CONTAINER_STOPPED
+	if err := r.nri.RemoveContainer(context.Background(), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
+		r.t.Fatalf("RemoveContainer: %v", err)
+	}
+}
+
+func (r *runtime) removePod(pod *api.PodSandbox) {
+	r.mu.Lock()
+	delete(r.pods, pod.Id)
+	for id, c := range r.ctrs {
+		if c.PodSandboxId == pod.Id {
+			delete(r.ctrs, id)
+		}
+	}
+	r.mu.Unlock()
+	if err := r.nri.RemovePodSandbox(context.Background(), &adaptation.RemovePodSandboxRequest{Pod: pod}); err != nil {
+		r.t.Fatalf("RemovePodSandbox: %v", err)
+	}
+}
+
+// plugin is a running specguard process.
+type plugin struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs strings.Builder
+	reg  chan struct{} // receives each "registered" line
+	done chan struct{}
+}
+
+// startPlugin runs the built binary against the runtime's socket and waits
+// until it has registered.
+func (r *runtime) startPlugin(args ...string) *plugin {
+	r.t.Helper()
+	full := append([]string{"run", "--socket-path", r.socket, "--log-level", "debug"}, args...)
+	cmd := exec.Command(specguardBin, full...)
+	cmd.Env = append(os.Environ(), "NRI_PLUGIN_SOCKET=", "NRI_PLUGIN_NAME=", "NRI_PLUGIN_IDX=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	p := &plugin{t: r.t, cmd: cmd, reg: make(chan struct{}, 16), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	go p.read(stderr)
+	r.t.Cleanup(func() { p.kill() })
+	p.waitRegistered()
+	return p
+}
+
+func (p *plugin) read(rd io.Reader) {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		p.mu.Lock()
+		p.logs.WriteString(line + "\n")
+		p.mu.Unlock()
+		if strings.Contains(line, "synchronized") {
+			select {
+			case p.reg <- struct{}{}:
+			default:
+			}
+		}
+	}
+	close(p.done)
+}
+
+func (p *plugin) waitRegistered() {
+	p.t.Helper()
+	select {
+	case <-p.reg:
+		// Registration completes right after Synchronize returns.
+		time.Sleep(50 * time.Millisecond)
+	case <-p.done:
+		p.t.Fatalf("specguard exited before registering:\n%s", p.Logs())
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("specguard did not register in 10s:\n%s", p.Logs())
+	}
+}
+
+func (p *plugin) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func (p *plugin) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
+
+// kill ends the process with SIGKILL, as a crash would.
+func (p *plugin) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *plugin) stop() int {
+	p.signal(syscall.SIGTERM)
+	err := p.cmd.Wait()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		p.t.Fatalf("wait: %v", err)
+	}
+	return 0
+}
+
+func writePolicy(t *testing.T, dir, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n"+body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func envValue(adj *api.ContainerAdjustment, name string) (string, bool) {
+	for _, kv := range adj.GetEnv() {
+		if kv.Key == name {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}

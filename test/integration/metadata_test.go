@@ -1,0 +1,139 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+)
+
+func TestMetadataOnEveryContainer(t *testing.T) {
+	r := newRuntime(t)
+	r.startPlugin()
+	pod := r.addPod("web-0", "shop", "uid-1", map[string]string{"io.kubernetes.cri.sandbox-log-directory": "/var/log/pods/shop_web-0_uid-1"})
+	_, adj, err := r.create(pod, "app", func(c *api.Container) {
+		c.Linux.Resources.Cpu = &api.LinuxCPU{Shares: api.UInt64(1024), Quota: api.Int64(100000), Period: api.UInt64(100000)}
+		c.Linux.Resources.Memory = &api.LinuxMemory{Limit: api.Int64(1 << 30)}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"specguard.io/restart-count":           "0",
+		"specguard.io/log-path":                "/var/log/pods/shop_web-0_uid-1/app/0.log",
+		"specguard.io/qos-class":               "Guaranteed",
+		"io.kubernetes.pod.name":               "web-0",
+		"io.kubernetes.pod.namespace":          "shop",
+		"io.kubernetes.pod.uid":                "uid-1",
+		"io.kubernetes.container.name":         "app",
+		"io.kubernetes.container.restartCount": "0",
+	}
+	for k, v := range want {
+		if got := adj.GetAnnotations()[k]; got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	// Without the sandbox's log directory the kubelet's layout is used.
+	pod2 := r.addPod("db-0", "shop", "uid-2", nil)
+	_, adj, err = r.create(pod2, "db", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := adj.GetAnnotations()["specguard.io/log-path"]; got != "/var/log/pods/shop_db-0_uid-2/db/0.log" {
+		t.Errorf("log path = %q", got)
+	}
+	if got := adj.GetAnnotations()["specguard.io/qos-class"]; got != "BestEffort" {
+		t.Errorf("qos = %q", got)
+	}
+}
+
+func TestIdentitySpoofIsRefused(t *testing.T) {
+	r := newRuntime(t)
+	r.startPlugin()
+	pod := r.addPod("web-0", "shop", "uid-1", nil)
+	_, _, err := r.create(pod, "app", func(c *api.Container) { c.Labels["io.kubernetes.pod.namespace"] = "kube-system" })
+	if err == nil || !strings.Contains(err.Error(), `io.kubernetes.pod.namespace="kube-system" contradicts its sandbox`) {
+		t.Fatalf("spoofed labels: err = %v", err)
+	}
+}
+
+func TestRestartCountsContinueAcrossPluginRestart(t *testing.T) {
+	r := newRuntime(t)
+	p := r.startPlugin()
+	pod := r.addPod("web-0", "shop", "uid-1", nil)
+	var last *api.Container
+	for want := 0; want < 3; want++ {
+		c, adj, err := r.create(pod, "app", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != itoa(want) {
+			t.Fatalf("attempt %d: restart-count = %q", want, got)
+		}
+		// The kubelet keeps only the newest dead container.
+		if last != nil {
+			r.remove(pod, last)
+		}
+		last = c
+	}
+	p.kill()
+	r.startPlugin()
+	_, adj, err := r.create(pod, "app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != "3" {
+		t.Fatalf("after plugin restart: restart-count = %q, want 3", got)
+	}
+	// Another container name in the same pod starts at 0, and so does a new pod UID.
+	if _, adj, _ := r.create(pod, "sidecar", nil); adj.GetAnnotations()["specguard.io/restart-count"] != "0" {
+		t.Errorf("sidecar count = %q", adj.GetAnnotations()["specguard.io/restart-count"])
+	}
+	r.removePod(pod)
+	pod2 := r.addPod("web-0", "shop", "uid-2", nil)
+	if _, adj, _ := r.create(pod2, "app", nil); adj.GetAnnotations()["specguard.io/restart-count"] != "0" {
+		t.Errorf("new pod UID count = %q", adj.GetAnnotations()["specguard.io/restart-count"])
+	}
+}
+
+func TestKubeletCountWinsAndDriftIsLogged(t *testing.T) {
+	r := newRuntime(t)
+	p := r.startPlugin()
+	pod := r.addPod("web-0", "shop", "uid-1", nil)
+	withKubelet := func(n string) func(*api.Container) {
+		return func(c *api.Container) { c.Annotations["io.kubernetes.container.restartCount"] = n }
+	}
+	if _, adj, _ := r.create(pod, "app", withKubelet("4")); adj.GetAnnotations()["specguard.io/restart-count"] != "4" {
+		t.Fatalf("kubelet count not used: %v", adj.GetAnnotations())
+	}
+	if _, adj, _ := r.create(pod, "app", withKubelet("9")); adj.GetAnnotations()["specguard.io/restart-count"] != "9" {
+		t.Fatalf("kubelet count not used: %v", adj.GetAnnotations())
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(p.Logs(), "restart count drift") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no drift logged:\n%s", p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLogDirectoryFallback(t *testing.T) {
+	r := newRuntime(t)
+	logs := t.TempDir()
+	policy := writePolicy(t, r.dir, "  node: {podLogsDir: "+logs+"}\n")
+	r.startPlugin("--config", policy)
+	mkLogs(t, logs+"/shop_web-0_uid-1/app", "0.log", "1.log", "4.log.20240101-000000.gz")
+	pod := r.addPod("web-0", "shop", "uid-1", nil)
+	_, adj, err := r.create(pod, "app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != "5" {
+		t.Fatalf("restart-count from log dir = %q, want 5", got)
+	}
+	if got := adj.GetAnnotations()["specguard.io/log-path"]; got != logs+"/shop_web-0_uid-1/app/5.log" {
+		t.Fatalf("log path = %q", got)
+	}
+}
