@@ -246,7 +246,9 @@ func TestRules(t *testing.T) {
   - name: mem
     resources: {memory: {limit: {default: 256Mi, max: 1Gi}}}
 `,
-			mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["memory.limit.specguard.io/pod"] = "512Mi" },
+			mutate: func(pod *api.PodSandbox, _ *api.Container) {
+				pod.Annotations["memory.limit.specguard.io/pod"] = "512Mi"
+			},
 			check: func(t *testing.T, d *Decision) {
 				if got := d.Adjustment.GetLinux().GetResources().GetMemory().GetLimit().GetValue(); got != 256<<20 {
 					t.Errorf("limit = %d", got)

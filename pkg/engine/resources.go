@@ -30,14 +30,14 @@ type stringState struct {
 // resourceState holds the working value of each resource as rules apply in
 // order; the last rule that changes a value wins.
 type resourceState struct {
-	f             [policy.NumFields]fieldState
-	cpus, mems    stringState
-	blockio, rdt  stringState
-	hugepages     []hugepageState
-	rlimits       []rlimitState
-	unified       []unifiedState
-	origRlimits   []*api.POSIXRlimit
-	origUnified   map[string]string
+	f            [policy.NumFields]fieldState
+	cpus, mems   stringState
+	blockio, rdt stringState
+	hugepages    []hugepageState
+	rlimits      []rlimitState
+	unified      []unifiedState
+	origRlimits  []*api.POSIXRlimit
+	origUnified  map[string]string
 }
 
 type rlimitState struct {

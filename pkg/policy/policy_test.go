@@ -81,7 +81,7 @@ spec:
 			"spec.rules[0].env[1].value: bad template", "memory.limit.min: min 2Gi is above max 1Gi", "cpu.shares.default: \"1.5\" is not a whole number",
 			"cpu.quota.max: \"lots\" is not a number", "oomScoreAdj.max: 5000 is out of range", "onViolation: must be", "spec.rules[1].name: duplicate rule name",
 			"spec.rules[2].name: required"}},
-		"wrong shapes": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules: {name: a}\n", []string{":4: spec.rules: want a list, got a mapping"}},
+		"wrong shapes":   {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules: {name: a}\n", []string{":4: spec.rules: want a list, got a mapping"}},
 		"duplicate keys": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  mode: audit\n  mode: off\n", []string{":5: spec.mode: duplicate field"}},
 		"not yaml":       {"apiVersion: [\n", []string{"not valid YAML"}},
 		"empty":          {"  \n", []string{"document is empty"}},

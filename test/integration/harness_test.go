@@ -46,7 +46,9 @@ func TestMain(m *testing.M) {
 type runtime struct {
 	t      *testing.T
 	dir    string
-	socket string
+	socket string // what plugins dial: the relay
+	inner  string // where the adaptation listens
+	relay  *relay
 	nri    *adaptation.Adaptation
 
 	mu     sync.Mutex
@@ -63,7 +65,7 @@ func newRuntime(t *testing.T) *runtime {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &runtime{t: t, dir: dir, socket: filepath.Join(dir, "nri.sock"),
+	r := &runtime{t: t, dir: dir, socket: filepath.Join(dir, "nri.sock"), inner: filepath.Join(dir, "rt.sock"),
 		pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}}
 	r.start()
 	return r
@@ -91,7 +93,7 @@ func (r *runtime) start() {
 		return nil, nil
 	}
 	nri, err := adaptation.New("containerd", "v2.4.2", syncFn, updateFn,
-		adaptation.WithSocketPath(r.socket), adaptation.WithPluginPath(empty), adaptation.WithPluginConfigPath(empty))
+		adaptation.WithSocketPath(r.inner), adaptation.WithPluginPath(empty), adaptation.WithPluginConfigPath(empty))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -100,13 +102,17 @@ func (r *runtime) start() {
 	}
 	r.nri = nri
 	r.t.Cleanup(nri.Stop)
+	r.relay = newRelay(r.t, r.socket, r.inner)
+	r.t.Cleanup(r.relay.close)
 }
 
-// restart stops the runtime half and starts a new one on the same socket,
-// as a containerd restart does.
+// restart does what a containerd restart does to plugins: their
+// connections close, the socket is removed and re-created, and a new
+// runtime half starts. The adaptation's Stop leaves external plugins'
+// connections open, so the relay in front of it closes them.
 func (r *runtime) restart() {
+	r.relay.close()
 	r.nri.Stop()
-	os.Remove(r.socket)
 	r.start()
 }
 
