@@ -289,9 +289,17 @@ func ParseEnv(out string) map[string]string {
 	return env
 }
 
-// RemoveContainer force-removes a container.
+// RemoveContainer force-removes a container and, like the kubelet, its log
+// files.
 func (s *Stack) RemoveContainer(id string) error {
 	_, err := s.Crictl("rm", "-f", id)
+	return err
+}
+
+// RemoveContainerKeepLogs force-removes a container but keeps its log files
+// in the pod's log directory.
+func (s *Stack) RemoveContainerKeepLogs(id string) error {
+	_, err := s.Crictl("rm", "-f", "--keep-logs", id)
 	return err
 }
 
