@@ -117,7 +117,7 @@ func (x *decider) applyResources(r *policy.Rule) {
 		}
 		st := &x.res.f[f]
 		v, has := st.val, st.valSet
-		action := ""
+		action, note := "", ""
 		name := f.String()
 		if r.Overrides[f] {
 			if key, raw, ok := x.override(f); ok {
@@ -163,6 +163,7 @@ func (x *decider) applyResources(r *policy.Rule) {
 				v = b.Clamp(v)
 			}
 			has, action = true, "clamp"
+			note = " (was " + desc + ")"
 		}
 		if action == "" || (has == st.valSet && v == st.val) {
 			continue
@@ -177,7 +178,7 @@ func (x *decider) applyResources(r *policy.Rule) {
 			continue
 		}
 		st.val, st.valSet, st.rule = v, true, r.Name
-		x.trace(r.Name, name, action, formatValue(f, v))
+		x.trace(r.Name, name, action, formatValue(f, v)+note)
 	}
 	x.applyResourceSettings(r, audit)
 }

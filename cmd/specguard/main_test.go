@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageAndUnknownCommand(t *testing.T) {
+	if code, _, errs := runCLI(t); code != exitUsage || !strings.Contains(errs, "usage: specguard") {
+		t.Fatalf("no args: %d %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "frobnicate"); code != exitUsage || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown: %d %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "validate", "--bogus"); code != exitUsage {
+		t.Fatalf("bad flag: %d", code)
+	}
+	if code, out, _ := runCLI(t, "version"); code != exitOK || !strings.HasPrefix(out, "specguard ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: x\n    resources: {memory: {limit: {max: 1Gi, min: 2Gi}}}\n"), 0o644)
+	code, out, errs := runCLI(t, "validate", "../../deploy/policy.yaml", bad)
+	if code != exitInput {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "deploy/policy.yaml: valid") {
+		t.Errorf("stdout %q", out)
+	}
+	if !strings.Contains(errs, "bad.yaml:6: spec.rules[0].resources.memory.limit.min: min 2Gi is above max 1Gi") {
+		t.Errorf("stderr %q", errs)
+	}
+	if code, _, _ := runCLI(t, "validate"); code != exitUsage {
+		t.Errorf("no files: %d", code)
+	}
+}
+
+func TestExplainRequestJSON(t *testing.T) {
+	dir := t.TempDir()
+	req := filepath.Join(dir, "req.json")
+	os.WriteFile(req, []byte(`{"pod": {"id": "sb1", "name": "web-0", "namespace": "team-a", "uid": "u1", "labels": {"tier": "web", "team": "blue"}, "runtime_handler": "runc"},
+ "container": {"id": "c1", "name": "app", "image": {"name": "registry.example/app:1"}, "annotations": {"io.kubernetes.container.restartCount": "2"},
+   "linux": {"resources": {"memory": {"limit": {"value": "3221225472"}}}}}}`), 0o644)
+	code, out, errs := runCLI(t, "explain", "--config", "../../pkg/policy/testdata/contract.yaml", "--request", req, "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Allowed    bool              `json:"allowed"`
+		Reason     string            `json:"reason"`
+		Adjustment map[string]any    `json:"adjustment"`
+		Trace      []map[string]any  `json:"trace"`
+		Violations []json.RawMessage `json:"violations"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !got.Allowed || got.Adjustment["annotations"].(map[string]any)["specguard.io/restart-count"] != "2" {
+		t.Fatalf("explain: %s", out)
+	}
+	found := false
+	for _, tr := range got.Trace {
+		if tr["rule"] == "team-defaults" && tr["field"] == "resources.memory.limit" && tr["action"] == "clamp" {
+			found = strings.HasPrefix(tr["value"].(string), "2Gi")
+		}
+	}
+	if !found {
+		t.Errorf("no clamp of the memory limit in the trace: %s", out)
+	}
+	for _, k := range []string{`"allowed"`, `"reason"`, `"adjustment"`, `"trace"`, `"violations"`} {
+		if !strings.Contains(out, k) {
+			t.Errorf("missing %s", k)
+		}
+	}
+}
+
+func TestExplainBadInput(t *testing.T) {
+	dir := t.TempDir()
+	req := filepath.Join(dir, "req.json")
+	os.WriteFile(req, []byte(`{"pod": {"nmae": "x"}, "container": {}}`), 0o644)
+	code, _, errs := runCLI(t, "explain", "--config", "../../deploy/policy.yaml", "--request", req)
+	if code != exitInput || !strings.Contains(errs, "pod:") || !strings.Contains(errs, "nmae") {
+		t.Fatalf("exit %d: %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "explain", "--config", "../../deploy/policy.yaml"); code != exitUsage {
+		t.Fatalf("no input: %d", code)
+	}
+}
+
+func TestFlagsReadEnvironment(t *testing.T) {
+	t.Setenv("SPECGUARD_O", "yaml")
+	code, _, errs := runCLI(t, "explain", "--config", "x", "--request", "y")
+	if code != exitUsage || !strings.Contains(errs, `-o must be text or json, got "yaml"`) {
+		t.Fatalf("env not read: %d %q", code, errs)
+	}
+}
