@@ -7,6 +7,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/policy"
 )
 
@@ -59,7 +60,9 @@ func (s *resourceState) init(c *api.Container) {
 		}
 	}
 	cpu, mem := r.GetCpu(), r.GetMemory()
-	set(policy.CPUShares, int64(cpu.GetShares().GetValue()), cpu.GetShares() != nil && cpu.GetShares().GetValue() > 0)
+	// The kubelet gives a container without a CPU request the minimum
+	// shares, so minimum shares count as unset and a default applies.
+	set(policy.CPUShares, int64(cpu.GetShares().GetValue()), cpu.GetShares().GetValue() > kubelet.MinShares)
 	set(policy.CPUQuota, cpu.GetQuota().GetValue(), cpu.GetQuota() != nil && cpu.GetQuota().GetValue() > 0)
 	set(policy.CPUPeriod, int64(cpu.GetPeriod().GetValue()), cpu.GetPeriod() != nil && cpu.GetPeriod().GetValue() > 0)
 	set(policy.MemoryLimit, mem.GetLimit().GetValue(), mem.GetLimit() != nil && mem.GetLimit().GetValue() > 0)
