@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,8 +100,20 @@ func (p *Plugin) setConnected(v bool) {
 }
 
 // Configure subscribes to the events the tracker and the decision need.
-func (p *Plugin) Configure(_ context.Context, _, runtime, version string) (api.EventMask, error) {
+// A plugin containerd launches from its plugin directory may be given its
+// policy here (the file <plugin_config_path>/<idx>-<name>.conf); an
+// external plugin gets an empty config and keeps the policy it loaded.
+func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
 	p.cfg.Log.WithFields(logrus.Fields{"runtime": runtime, "runtimeVersion": version}).Info("connected to runtime")
+	if strings.TrimSpace(config) != "" {
+		pol, err := policy.Parse("<policy from the runtime's plugin config>", []byte(config))
+		if err != nil {
+			p.cfg.Log.WithError(err).Error("refusing the runtime-provided policy")
+			return 0, err
+		}
+		p.cfg.Policy.Store(pol)
+		p.cfg.Log.WithField("rules", len(pol.Rules)).Info("using the policy from the runtime's plugin config")
+	}
 	return api.ParseEventMask("CreateContainer,PostCreateContainer,RemoveContainer,RemovePodSandbox")
 }
 

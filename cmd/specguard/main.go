@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/specguard/specguard/plugin"
 )
 
 // Exit codes, as in the contract: 0 success, 1 bad input, 2 usage.
@@ -39,6 +41,11 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
+	if len(args) == 0 && plugin.LaunchedByRuntime() {
+		// containerd starts plugins from its plugin directory without
+		// arguments; flags then come from SPECGUARD_* variables.
+		return runCmd(nil, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr, cmds)
 		if len(args) == 0 {

@@ -1,11 +1,16 @@
 package integration
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
 )
 
 func TestReconnectsAfterRuntimeRestart(t *testing.T) {
@@ -116,5 +121,51 @@ func waitLog(t *testing.T, p *plugin, s string) {
 			t.Fatalf("log never said %q:\n%s", s, p.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLaunchedByRuntime has the runtime half start specguard from its
+// plugin directory, as containerd does: no arguments, a pre-connected
+// socket, name and index in the environment, the policy from the plugin's
+// configuration file.
+func TestLaunchedByRuntime(t *testing.T) {
+	dir, err := os.MkdirTemp("", "nri-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	plugins, confs := filepath.Join(dir, "plugins"), filepath.Join(dir, "conf")
+	os.MkdirAll(plugins, 0o755)
+	os.MkdirAll(confs, 0o755)
+	bin, _ := os.ReadFile(specguardBin)
+	if err := os.WriteFile(filepath.Join(plugins, "40-specguard"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(confs, "40-specguard.conf"), []byte(
+		"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: from-conf\n    env: [{name: FROM, value: conf}]\n"), 0o644)
+	r := &runtime{t: t, dir: dir, socket: filepath.Join(dir, "nri.sock"), inner: filepath.Join(dir, "rt.sock"),
+		pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}}
+	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err }
+	updateFn := func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) { return nil, nil }
+	nri, err := adaptation.New("containerd", "v2.4.2", syncFn, updateFn, adaptation.WithSocketPath(r.inner),
+		adaptation.WithPluginPath(plugins), adaptation.WithPluginConfigPath(confs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nri.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer nri.Stop()
+	r.nri = nri
+	pod := r.addPod("web-0", "shop", "uid-1", nil)
+	_, adj, err := r.create(pod, "app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := envValue(adj, "FROM"); v != "conf" {
+		t.Fatalf("FROM = %q: the runtime-launched plugin did not apply its config", v)
+	}
+	if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != "0" {
+		t.Fatalf("restart-count = %q", got)
 	}
 }
