@@ -3,7 +3,6 @@ package main
 import "io"
 
 // Placeholders while the commands are built; each moves to its own file.
-func generateCmd(args []string, stdout, stderr io.Writer) int { return notYet("generate", stderr) }
 
 func notYet(name string, w io.Writer) int {
 	io.WriteString(w, "specguard "+name+": not implemented yet\n")

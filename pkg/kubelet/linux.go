@@ -1,0 +1,305 @@
+package kubelet
+
+import (
+	"strconv"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// cgroup v2 files the kubelet sets through LinuxContainerResources.Unified.
+const (
+	UnifiedMemoryOOMGroup = "memory.oom.group"
+	UnifiedMemorySwapMax  = "memory.swap.max"
+)
+
+// Requests the scheduler assumes for a container that sets none; the
+// kubelet uses them when it compares a sidecar with the regular containers
+// for oom_score_adj.
+const (
+	DefaultMilliCPURequest = 100
+	DefaultMemoryRequest   = 200 * 1024 * 1024
+)
+
+// LinuxResources is the kubelet's calculateLinuxResources: shares from the
+// cpu request (from the limit when the request key is absent), quota from
+// the limit, period always QuotaPeriod, the memory limit when non-zero, and
+// memory.oom.group=1 on cgroup v2 unless singleProcessOOMKill.
+func LinuxResources(cpuRequest *resource.Quantity, cpuLimit, memoryLimit resource.Quantity, node *NodeConfig) *runtimeapi.LinuxContainerResources {
+	r := &runtimeapi.LinuxContainerResources{}
+	if cpuRequest == nil {
+		r.CpuShares = int64(MilliCPUToShares(cpuLimit.MilliValue()))
+	} else {
+		r.CpuShares = int64(MilliCPUToShares(cpuRequest.MilliValue()))
+	}
+	if m := memoryLimit.Value(); m != 0 {
+		r.MemoryLimitInBytes = m
+	}
+	r.CpuQuota = MilliCPUToQuota(cpuLimit.MilliValue(), QuotaPeriod)
+	r.CpuPeriod = QuotaPeriod
+	if node.cgroupV2() && !node.SingleProcessOOMKill {
+		r.Unified = map[string]string{UnifiedMemoryOOMGroup: "1"}
+	}
+	return r
+}
+
+// containerResources is the kubelet's generateLinuxContainerResources.
+func containerResources(pod *v1.Pod, c *v1.Container, node *NodeConfig) *runtimeapi.LinuxContainerResources {
+	var cpuRequest *resource.Quantity
+	if q, ok := c.Resources.Requests[v1.ResourceCPU]; ok {
+		cpuRequest = &q
+	}
+	cpuLimit := c.Resources.Limits[v1.ResourceCPU]
+	memLimit := c.Resources.Limits[v1.ResourceMemory]
+	if pr := pod.Spec.Resources; pr != nil && podLevelSet(pr) {
+		// Pod-level limits stand in for missing container limits.
+		if cpuLimit.IsZero() {
+			cpuLimit = pr.Limits[v1.ResourceCPU]
+		}
+		if memLimit.IsZero() {
+			memLimit = pr.Limits[v1.ResourceMemory]
+		}
+	}
+	r := LinuxResources(cpuRequest, cpuLimit, memLimit, node)
+	r.OomScoreAdj = int64(ContainerOOMScoreAdj(pod, c, node.memoryCapacity()))
+	r.HugepageLimits = HugepageLimits(pod, c.Resources, node.hugePageSizes())
+	// Swap: the kubelet's default NoSwap behaviour, with a swap controller.
+	if node.cgroupV2() {
+		if r.Unified == nil {
+			r.Unified = map[string]string{}
+		}
+		r.Unified[UnifiedMemorySwapMax] = "0"
+	} else {
+		r.MemorySwapLimitInBytes = r.MemoryLimitInBytes
+	}
+	return r
+}
+
+func podLevelSet(r *v1.ResourceRequirements) bool {
+	for _, l := range []v1.ResourceList{r.Requests, r.Limits} {
+		for name := range l {
+			if name == v1.ResourceCPU || name == v1.ResourceMemory || strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ContainerOOMScoreAdj is the kubelet's GetContainerOOMScoreAdjust: OOMScoreAdj
+// over the pod's QoS and the container's memory request, with the sidecar
+// rule: a restartable init container is scored on the smallest memory
+// request among itself and the regular containers (missing requests count
+// as DefaultMemoryRequest), plus one when it is that smallest, so it dies
+// before them.
+func ContainerOOMScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int {
+	qos := PodQOSClass(pod)
+	critical := IsNodeCriticalPod(pod)
+	if critical || qos != QOSBurstable {
+		return OOMScoreAdj(qos, 0, memoryCapacity, critical)
+	}
+	req := c.Resources.Requests.Memory().Value()
+	if !isSidecar(pod, c.Name) {
+		return OOMScoreAdj(qos, req, memoryCapacity, false)
+	}
+	withDefault := func(rl v1.ResourceList) int64 {
+		if q, ok := rl[v1.ResourceMemory]; ok {
+			return q.Value()
+		}
+		return DefaultMemoryRequest
+	}
+	min := int64(-1)
+	for i := range pod.Spec.Containers {
+		if v := withDefault(pod.Spec.Containers[i].Resources.Requests); min < 0 || v < min {
+			min = v
+		}
+	}
+	if v := withDefault(c.Resources.Requests); min < 0 || v < min {
+		min = v
+	}
+	if memoryCapacity <= 0 {
+		return MinBurstableOOMScoreAdj
+	}
+	adj := OOMScoreAdj(qos, min, memoryCapacity, false)
+	if min <= req {
+		// Undo the 999 cap before adding one, as the kubelet adds first and
+		// clamps after.
+		raw := 1000 - (1000*min)/memoryCapacity + 1
+		switch {
+		case raw < MinBurstableOOMScoreAdj:
+			adj = MinBurstableOOMScoreAdj
+		case raw == BestEffortOOMScoreAdj:
+			adj = BestEffortOOMScoreAdj - 1
+		default:
+			adj = int(raw)
+		}
+	}
+	return adj
+}
+
+// HugepageLimits lists every host page size with limit 0, then sets those
+// the container (or, for sizes the container leaves out, the pod) limits.
+// pageSizes are in the runtime's notation: "2MB", "1GB".
+func HugepageLimits(pod *v1.Pod, r v1.ResourceRequirements, pageSizes []string) []*runtimeapi.HugepageLimit {
+	want := map[string]uint64{}
+	read := func(l v1.ResourceList) {
+		for name, q := range l {
+			if size, ok := hugePageSize(name); ok {
+				want[size] = uint64(q.Value())
+			}
+		}
+	}
+	if pod.Spec.Resources != nil {
+		read(pod.Spec.Resources.Limits)
+	}
+	read(r.Limits)
+	out := make([]*runtimeapi.HugepageLimit, 0, len(pageSizes))
+	for _, ps := range pageSizes {
+		out = append(out, &runtimeapi.HugepageLimit{PageSize: ps, Limit: want[ps]})
+	}
+	return out
+}
+
+// hugePageSize turns "hugepages-2Mi" into "2MB".
+func hugePageSize(name v1.ResourceName) (string, bool) {
+	s, ok := strings.CutPrefix(string(name), v1.ResourceHugePagesPrefix)
+	if !ok {
+		return "", false
+	}
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() <= 0 {
+		return "", false
+	}
+	return HugePageUnitSize(q.Value())
+}
+
+// HugePageUnitSize renders a page size in bytes the way runc names hugetlb
+// controllers: the largest of KB, MB, GB, TB, PB (powers of 1024) that
+// divides it.
+func HugePageUnitSize(size int64) (string, bool) {
+	units := []string{"B", "KB", "MB", "GB", "TB", "PB"}
+	if size <= 0 {
+		return "", false
+	}
+	i := 0
+	for size >= 1024 && size%1024 == 0 && i < len(units)-1 {
+		size /= 1024
+		i++
+	}
+	if i == 0 {
+		return "", false
+	}
+	return strconv.FormatInt(size, 10) + units[i], true
+}
+
+// PodRequests and PodLimits aggregate a pod's resources as the kubelet does
+// for the sandbox: the sum over regular and restartable init containers,
+// or, if larger, the largest init container plus the sidecars started
+// before it; pod-level values replace the aggregate for cpu, memory and
+// hugepages. Overhead is not included.
+func PodRequests(pod *v1.Pod) v1.ResourceList {
+	return aggregate(pod, func(r *v1.ResourceRequirements) v1.ResourceList { return r.Requests })
+}
+
+// PodLimits: see PodRequests.
+func PodLimits(pod *v1.Pod) v1.ResourceList {
+	return aggregate(pod, func(r *v1.ResourceRequirements) v1.ResourceList { return r.Limits })
+}
+
+func aggregate(pod *v1.Pod, pick func(*v1.ResourceRequirements) v1.ResourceList) v1.ResourceList {
+	sum := v1.ResourceList{}
+	for i := range pod.Spec.Containers {
+		addList(sum, pick(&pod.Spec.Containers[i].Resources))
+	}
+	sidecars := v1.ResourceList{}
+	initMax := v1.ResourceList{}
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
+			addList(sum, pick(&c.Resources))
+			addList(sidecars, pick(&c.Resources))
+			continue
+		}
+		tmp := v1.ResourceList{}
+		addList(tmp, pick(&c.Resources))
+		addList(tmp, sidecars)
+		maxList(initMax, tmp)
+	}
+	maxList(sum, initMax)
+	if pr := pod.Spec.Resources; pr != nil {
+		for name, q := range pick(pr) {
+			if name == v1.ResourceCPU || name == v1.ResourceMemory || strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix) {
+				sum[name] = q.DeepCopy()
+			}
+		}
+	}
+	return sum
+}
+
+func addList(dst, src v1.ResourceList) {
+	for name, q := range src {
+		cur, ok := dst[name]
+		if !ok {
+			dst[name] = q.DeepCopy()
+			continue
+		}
+		cur.Add(q)
+		dst[name] = cur
+	}
+}
+
+func maxList(dst, src v1.ResourceList) {
+	for name, q := range src {
+		if cur, ok := dst[name]; !ok || q.Cmp(cur) > 0 {
+			dst[name] = q.DeepCopy()
+		}
+	}
+}
+
+// sandboxResources is the kubelet's calculateSandboxResources.
+func sandboxResources(pod *v1.Pod, node *NodeConfig) *runtimeapi.LinuxContainerResources {
+	req := PodRequests(pod)
+	lim := PodLimits(pod)
+	var cpuRequest *resource.Quantity
+	if q, ok := req[v1.ResourceCPU]; ok {
+		cpuRequest = &q
+	}
+	return LinuxResources(cpuRequest, lim[v1.ResourceCPU], lim[v1.ResourceMemory], node)
+}
+
+// sandboxOverhead is the kubelet's convertOverheadToLinuxResources: the
+// pod's overhead treated as request = limit, or empty resources.
+func sandboxOverhead(pod *v1.Pod, node *NodeConfig) *runtimeapi.LinuxContainerResources {
+	if pod.Spec.Overhead == nil {
+		return &runtimeapi.LinuxContainerResources{}
+	}
+	cpu := pod.Spec.Overhead[v1.ResourceCPU]
+	return LinuxResources(&cpu, cpu, pod.Spec.Overhead[v1.ResourceMemory], node)
+}
+
+// CgroupParent is the pod cgroup the kubelet passes as
+// LinuxPodSandboxConfig.CgroupParent, under kubepods[/burstable|/besteffort]:
+// with the systemd driver the expanded slice path
+// "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice",
+// with cgroupfs "/kubepods/burstable/pod<uid>".
+func CgroupParent(qos QOSClass, podUID, driver string) string {
+	parts := []string{"kubepods"}
+	switch qos {
+	case QOSBurstable:
+		parts = append(parts, "burstable")
+	case QOSBestEffort:
+		parts = append(parts, "besteffort")
+	}
+	if driver == CgroupDriverCgroupfs {
+		return "/" + strings.Join(append(parts, "pod"+podUID), "/")
+	}
+	// systemd: each name escaped ("-" -> "_"), then every prefix is a slice.
+	parts = append(parts, "pod"+strings.ReplaceAll(podUID, "-", "_"))
+	var b strings.Builder
+	for i := range parts {
+		b.WriteString("/" + strings.Join(parts[:i+1], "-") + ".slice")
+	}
+	return b.String()
+}
