@@ -21,25 +21,23 @@ import (
 const Namespace = "specguard"
 
 // Values of the event label of specguard_requests_total and
-// specguard_request_duration_seconds: the NRI requests specguard handles.
-// Other strings are accepted; these are created at zero on start so that
-// rate() and absent() work before the first request.
+// specguard_request_duration_seconds: the NRI requests specguard handles,
+// named as NRI names its plugin methods. Other strings are accepted.
 const (
-	EventSynchronize     = "synchronize"
-	EventCreateContainer = "create_container"
-	EventUpdateContainer = "update_container"
-	EventStartContainer  = "start_container"
-	EventStopContainer   = "stop_container"
-	EventRemoveContainer = "remove_container"
-	EventValidate        = "validate_container_adjustment"
+	EventSynchronize     = "Synchronize"
+	EventCreateContainer = "CreateContainer"
+	EventUpdateContainer = "UpdateContainer"
+	EventStopContainer   = "StopContainer"
+	EventRemoveContainer = "RemoveContainer"
+	EventValidate        = "ValidateContainerAdjustment"
 )
 
 // Values of the result label of specguard_requests_total.
 const (
-	// ResultAdjusted: the container was allowed and its spec changed.
+	// ResultAdjusted: the container was allowed with specguard's
+	// adjustment (which may be empty).
 	ResultAdjusted = "adjusted"
-	// ResultUnchanged: the container was allowed as it was (also every
-	// audit-mode decision, which changes nothing by definition).
+	// ResultUnchanged: for callers that split off allowed-with-no-change.
 	ResultUnchanged = "unchanged"
 	// ResultRefused: specguard refused the container or the adjustment.
 	ResultRefused = "refused"
@@ -186,14 +184,12 @@ func New(info BuildInfo) *Metrics {
 	m.reloadSuccess = m.reloads.WithLabelValues(ReloadSuccess)
 	m.reloadFailure = m.reloads.WithLabelValues(ReloadFailure)
 
-	// Series that exist from the start read 0 rather than "no data".
-	for _, event := range []string{EventCreateContainer, EventValidate} {
-		for _, result := range []string{ResultAdjusted, ResultUnchanged, ResultRefused, ResultError} {
-			m.requestChildren.get(event, result)
-		}
+	// Series that exist from the start read 0 rather than "no data", so
+	// rate() and increase() work before the first refusal or error.
+	for _, result := range []string{ResultAdjusted, ResultRefused, ResultError} {
+		m.requestChildren.get(EventCreateContainer, result)
 	}
 	m.requestChildren.get(EventSynchronize, ResultOK)
-	m.requestChildren.get(EventSynchronize, ResultError)
 	return m
 }
 

@@ -127,12 +127,12 @@ func TestScrapeReportsEveryMetric(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"specguard_requests_total", map[string]string{"event": "create_container", "result": "adjusted"}, 2},
-		{"specguard_requests_total", map[string]string{"event": "create_container", "result": "refused"}, 1},
-		{"specguard_requests_total", map[string]string{"event": "stop_container", "result": "ok"}, 1},
+		{"specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "adjusted"}, 2},
+		{"specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "refused"}, 1},
+		{"specguard_requests_total", map[string]string{"event": "StopContainer", "result": "ok"}, 1},
 		// Created at zero on start, so alerts see the series before any request.
-		{"specguard_requests_total", map[string]string{"event": "create_container", "result": "error"}, 0},
-		{"specguard_requests_total", map[string]string{"event": "validate_container_adjustment", "result": "refused"}, 0},
+		{"specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "error"}, 0},
+		{"specguard_requests_total", map[string]string{"event": "Synchronize", "result": "ok"}, 0},
 		{"specguard_rule_actions_total", map[string]string{"rule": "team-defaults", "action": "clamp"}, 2},
 		{"specguard_rule_actions_total", map[string]string{"rule": "team-defaults", "action": "default"}, 1},
 		{"specguard_refusals_total", map[string]string{"rule": "no-root"}, 1},
@@ -176,12 +176,12 @@ func TestScrapeReportsEveryMetric(t *testing.T) {
 		}
 	}
 
-	h := sample(t, fams, "specguard_request_duration_seconds", map[string]string{"event": "create_container"}).GetHistogram()
+	h := sample(t, fams, "specguard_request_duration_seconds", map[string]string{"event": "CreateContainer"}).GetHistogram()
 	if h.GetSampleCount() != 3 {
-		t.Errorf("create_container duration count = %d, want 3", h.GetSampleCount())
+		t.Errorf("CreateContainer duration count = %d, want 3", h.GetSampleCount())
 	}
 	if want := 40e-6 + 150e-6 + 3e-3; h.GetSampleSum() < want*0.999 || h.GetSampleSum() > want*1.001 {
-		t.Errorf("create_container duration sum = %v, want %v", h.GetSampleSum(), want)
+		t.Errorf("CreateContainer duration sum = %v, want %v", h.GetSampleSum(), want)
 	}
 	// Tens of microseconds resolve: 40us and 150us land in different buckets.
 	cumulative := map[float64]uint64{}
@@ -332,7 +332,7 @@ func TestConcurrentUpdatesAreCounted(t *testing.T) {
 	if actions != workers*perWorker || refusals != workers*perWorker {
 		t.Errorf("rule actions %v, refusals %v, want %d each", actions, refusals, workers*perWorker)
 	}
-	if got := value(t, fams, "specguard_requests_total", map[string]string{"event": "create_container", "result": "unchanged"}); got != workers*perWorker {
+	if got := value(t, fams, "specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "unchanged"}); got != workers*perWorker {
 		t.Errorf("requests = %v, want %d", got, workers*perWorker)
 	}
 	if n := len(fams["specguard_refusals_total"].GetMetric()); n != 7 {
