@@ -194,7 +194,7 @@ func TestRefusal(t *testing.T) {
 	}
 	msg := crictlErr(err)
 	t.Logf("crictl create: %s", strings.TrimSpace(msg))
-	for _, want := range []string{"memory-cap", "memory"} {
+	for _, want := range []string{"memory-cap", "memory", "128Mi"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("refusal %q does not mention %q", msg, want)
 		}

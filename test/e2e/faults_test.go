@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,9 +21,9 @@ const markerPolicy = metadataPolicy + `  rules:
         - {name: SPECGUARD_RESTART_COUNT, value: "{{ .RestartCount }}"}
 `
 
-// (e) containerd restarts under a running specguard: specguard stays up,
-// reconnects by itself, and keeps adjusting new containers with restart
-// counts that continue; running containers survive.
+// (e) containerd restarts under a running specguard: specguard stays up
+// (not ready meanwhile), reconnects by itself, and keeps adjusting new
+// containers with restart counts that continue; running containers survive.
 func TestContainerdRestart(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	startPlugin(t, s, markerPolicy)
@@ -41,8 +42,26 @@ func TestContainerdRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if code := readyz(t, s); code != http.StatusOK {
+		t.Errorf("/readyz = %d while connected, want 200", code)
+	}
 	start := time.Now()
-	if err := s.RestartContainerd(); err != nil {
+	if err := s.StopContainerd(); err != nil {
+		t.Fatal(err)
+	}
+	// While the runtime is away specguard stays up and says it is not ready.
+	deadline := time.Now().Add(5 * time.Second)
+	for code := readyz(t, s); code == http.StatusOK; code = readyz(t, s) {
+		if time.Now().After(deadline) {
+			t.Errorf("/readyz still 200 5s after containerd stopped")
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if exited, how := s.PluginExited(); exited {
+		t.Fatalf("specguard exited when containerd stopped (%s):\n%s", how, harness.Tail(s.SpecguardLog(), 20))
+	}
+	if err := s.StartContainerd(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.WaitPluginReady(reconnectTimeout); err != nil {
@@ -54,6 +73,9 @@ func TestContainerdRestart(t *testing.T) {
 		t.Errorf("specguard pid %d -> %d (exited %v: %s); want the same process to reconnect", pid, got, exited, how)
 	}
 
+	if code := readyz(t, s); code != http.StatusOK {
+		t.Errorf("/readyz = %d after reconnecting, want 200", code)
+	}
 	if ci := inspect(t, s, keep.Status.ID); ci.Status.State != "CONTAINER_RUNNING" {
 		t.Errorf("container started before the restart is %s, want CONTAINER_RUNNING", ci.Status.State)
 	}
@@ -205,4 +227,17 @@ func firstAfterCrash(t *testing.T, s *harness.Stack, podID string, pod map[strin
 	if err := s.RemoveContainer(id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readyz returns the status of specguard's /readyz, 0 when it does not answer.
+func readyz(t *testing.T, s *harness.Stack) int {
+	t.Helper()
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + s.MetricsAddr() + "/readyz")
+	if err != nil {
+		t.Logf("/readyz: %v", err)
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -128,6 +128,9 @@ type Container struct {
 	Resources map[string]any
 	// SecurityContext is the CRI LinuxContainerSecurityContext in JSON form.
 	SecurityContext map[string]any
+	// Extra sets further ContainerConfig fields (mounts, devices, ...) in
+	// JSON form; it is applied last.
+	Extra map[string]any
 }
 
 // ContainerConfig returns the CRI ContainerConfig (in the JSON form crictl
@@ -176,6 +179,9 @@ func (s *Stack) ContainerConfig(podConfig map[string]any, c Container) map[strin
 	}
 	linux["security_context"] = sc
 	cfg["linux"] = linux
+	for k, v := range c.Extra {
+		cfg[k] = v
+	}
 	return cfg
 }
 
