@@ -35,7 +35,7 @@ func TestKubeletShaped(t *testing.T) {
 	)
 	manifest := filepath.Join(suite.root, "test", "e2e", "testdata", "kubelet-pod.yaml")
 
-	pod, ctr := generate(t, manifest, "web", 0)
+	pod, ctr := generate(t, s, manifest, "web", 0)
 	// What the kubelet derives from hostNetwork: node network, no hostname.
 	if v := lookup(pod, "linux", "security_context", "namespace_options", "network"); fmt.Sprint(v) != "2" {
 		t.Errorf("generate: podSandboxConfig.linux.security_context.namespace_options.network = %v, want 2 (NODE) for hostNetwork", v)
@@ -47,6 +47,7 @@ func TestKubeletShaped(t *testing.T) {
 		t.Errorf("generate: log_directory = %s, want %s", got, want)
 	}
 	relocate(s, pod)
+	kubeletFiles(t, s, ctr)
 	podID, err := s.RunPod(pod)
 	if err != nil {
 		t.Fatalf("runp of the generated podSandboxConfig: %v", err)
@@ -99,7 +100,8 @@ func TestKubeletShaped(t *testing.T) {
 	if err := s.StopContainer(id, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, ctr1 := generate(t, manifest, "web", 1)
+	_, ctr1 := generate(t, s, manifest, "web", 1)
+	kubeletFiles(t, s, ctr1)
 	id1, err := s.RunContainer(podID, ctr1, pod)
 	if err != nil {
 		t.Fatalf("second attempt: %v", err)
@@ -111,11 +113,15 @@ func TestKubeletShaped(t *testing.T) {
 	})
 }
 
-// generate runs `specguard generate` for one container of a Pod manifest.
-func generate(t *testing.T, manifest, container string, restartCount int) (pod, ctr map[string]any) {
+// generate runs `specguard generate` for one container of a Pod manifest,
+// telling it about this node as the kubelet knows it: cgroup version,
+// cgroupfs, memory capacity, and a kubelet root directory inside the stack.
+func generate(t *testing.T, s *harness.Stack, manifest, container string, restartCount int) (pod, ctr map[string]any) {
 	t.Helper()
 	cmd := exec.Command(suite.tools.Specguard, "generate", "--pod", manifest, "--container", container,
-		"--restart-count", strconv.Itoa(restartCount), "-o", "json")
+		"--restart-count", strconv.Itoa(restartCount), "-o", "json",
+		"--cgroup-version", strconv.Itoa(harness.CgroupVersion()), "--cgroup-driver", "cgroupfs",
+		"--node-memory", strconv.FormatInt(memTotal(t), 10), "--kubelet-root-dir", filepath.Join(s.Dir, "kubelet"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -148,6 +154,54 @@ func relocate(s *harness.Stack, pod map[string]any) {
 		pod["linux"] = linux
 	}
 	linux["cgroup_parent"] = s.CgroupParent
+}
+
+// kubeletFiles creates the host files the kubelet prepares before it
+// creates a container (etc-hosts, the termination-log file) for every bind
+// mount of the config whose host path is missing; containerd would create
+// directories in their place. Host paths outside the stack are refused: the
+// test must not write to the node.
+func kubeletFiles(t *testing.T, s *harness.Stack, ctr map[string]any) {
+	t.Helper()
+	mounts, _ := ctr["mounts"].([]any)
+	for _, m := range mounts {
+		hostPath, _ := lookup(m.(map[string]any), "host_path").(string)
+		if hostPath == "" {
+			continue
+		}
+		if _, err := os.Stat(hostPath); err == nil {
+			continue
+		}
+		if !strings.HasPrefix(hostPath, s.Dir+"/") {
+			t.Fatalf("generated mount of missing host path %s outside the stack directory %s", hostPath, s.Dir)
+		}
+		if err := os.MkdirAll(filepath.Dir(hostPath), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hostPath, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// memTotal is the node's memory capacity as the kubelet reads it.
+func memTotal(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	t.Fatal("no MemTotal in /proc/meminfo")
+	return 0
 }
 
 // lookup walks nested JSON objects; nil when a key is missing.
