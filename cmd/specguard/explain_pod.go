@@ -1,13 +1,37 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"os"
 
 	"github.com/containerd/nri/pkg/api"
+
+	"github.com/specguard/specguard/pkg/criview"
+	"github.com/specguard/specguard/pkg/kubelet"
 )
 
 // requestFromPod turns a Pod manifest into the NRI view containerd gives a
 // plugin, through the CRI configs the kubelet would send.
 func requestFromPod(path, container string, restartCount int, podLogsDir string) (*api.PodSandbox, *api.Container, error) {
-	return nil, nil, errors.New("specguard explain --pod: not implemented yet; use --request")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	pod, err := kubelet.DecodePod(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := kubelet.GenerateOptions{Container: container, PodLogsDir: podLogsDir}
+	if restartCount >= 0 {
+		opts.RestartCount = &restartCount
+	}
+	g, err := kubelet.GenerateConfigs(pod, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	handler := ""
+	if pod.Spec.RuntimeClassName != nil {
+		handler = *pod.Spec.RuntimeClassName
+	}
+	return criview.Pod(g.PodSandboxConfig, handler), criview.Container(g.PodSandboxConfig, g.ContainerConfig), nil
 }

@@ -109,3 +109,30 @@ func TestFlagsReadEnvironment(t *testing.T) {
 		t.Fatalf("env not read: %d %q", code, errs)
 	}
 }
+
+func TestExplainPodEndToEnd(t *testing.T) {
+	code, out, errs := runCLI(t, "explain", "--config", "../../deploy/policy.yaml", "--pod", "../../pkg/kubelet/testdata/burstable.yaml",
+		"--container", "big", "--restart-count", "2", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Allowed    bool `json:"allowed"`
+		Adjustment struct {
+			Annotations map[string]string `json:"annotations"`
+			Env         []struct{ Key, Value string }
+		} `json:"adjustment"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	a := got.Adjustment.Annotations
+	if !got.Allowed || a["specguard.io/restart-count"] != "2" || a["specguard.io/qos-class"] != "Burstable" ||
+		a["specguard.io/log-path"] != "/var/log/pods/team-a_api-7d9f_22222222-3333-4444-5555-666666666666/big/2.log" ||
+		a["specguard.io/rules"] != "downward-api,tenant-resources" {
+		t.Fatalf("annotations = %v", a)
+	}
+	if code, _, errs := runCLI(t, "explain", "--config", "../../deploy/policy.yaml", "--pod", "../../deploy/policy.yaml"); code != exitInput || errs == "" {
+		t.Fatalf("a policy passed as a pod: exit %d %q", code, errs)
+	}
+}

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -77,11 +78,12 @@ type decider struct {
 	data    *policy.TemplateData
 	env     []envValue
 	res     resourceState
-	changed map[string]bool
+	changed []*policy.Rule // rules that changed something, in rule order at the end
 }
 
 type envValue struct {
-	name, value, rule string
+	name, value string
+	rule        *policy.Rule
 }
 
 // Decide evaluates the policy for one container. It never panics on input:
@@ -118,14 +120,13 @@ func (x *decider) refuse(rule string, mode policy.Mode, msg string) {
 	x.trace(rule, "", "refuse", msg)
 }
 
-func (x *decider) markChanged(rule string) {
-	if x.changed == nil {
-		x.changed = map[string]bool{}
+func (x *decider) markChanged(r *policy.Rule) {
+	for _, c := range x.changed {
+		if c == r {
+			return
+		}
 	}
-	if !x.changed[rule] {
-		x.changed[rule] = true
-		x.d.Rules = append(x.d.Rules, rule)
-	}
+	x.changed = append(x.changed, r)
 }
 
 func (x *decider) metadata() {
@@ -260,11 +261,11 @@ func (x *decider) applyEnv(r *policy.Rule) {
 		set := false
 		for j := range x.env {
 			if x.env[j].name == t.Name {
-				x.env[j].value, x.env[j].rule, set = v, r.Name, true
+				x.env[j].value, x.env[j].rule, set = v, r, true
 			}
 		}
 		if !set {
-			x.env = append(x.env, envValue{t.Name, v, r.Name})
+			x.env = append(x.env, envValue{t.Name, v, r})
 		}
 	}
 }
@@ -292,7 +293,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 		}
 		x.adj.AddAnnotation(t.Name, v)
 		x.trace(r.Name, "annotations["+t.Name+"]", "set", v)
-		x.markChanged(r.Name)
+		x.markChanged(r)
 	}
 	for _, k := range r.RemoveAnnotations {
 		if _, ok := x.req.Container.GetAnnotations()[k]; !ok {
@@ -304,7 +305,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 		}
 		x.adj.RemoveAnnotation(k)
 		x.trace(r.Name, "annotations["+k+"]", "remove", "")
-		x.markChanged(r.Name)
+		x.markChanged(r)
 	}
 }
 
@@ -318,6 +319,10 @@ func (x *decider) finish() {
 		x.markChanged(e.rule)
 	}
 	x.res.apply(x)
+	sort.Slice(x.changed, func(i, j int) bool { return x.changed[i].Index < x.changed[j].Index })
+	for _, r := range x.changed {
+		x.d.Rules = append(x.d.Rules, r.Name)
+	}
 	if len(x.d.Rules) > 0 {
 		x.adj.AddAnnotation(annotations.Rules, strings.Join(x.d.Rules, ","))
 	}

@@ -14,18 +14,19 @@ import (
 type fieldState struct {
 	orig, val       int64
 	origSet, valSet bool
-	rule            string // last rule that changed it
+	rule            *policy.Rule // last rule that changed it
 }
 
 type hugepageState struct {
 	size      string
 	orig, val int64
 	origSet   bool
-	rule      string
+	rule      *policy.Rule
 }
 
 type stringState struct {
-	orig, val, rule string
+	orig, val string
+	rule      *policy.Rule
 }
 
 // resourceState holds the working value of each resource as rules apply in
@@ -44,11 +45,12 @@ type resourceState struct {
 type rlimitState struct {
 	typ        string
 	hard, soft uint64
-	rule       string
+	rule       *policy.Rule
 }
 
 type unifiedState struct {
-	key, val, rule string
+	key, val string
+	rule     *policy.Rule
 }
 
 func (s *resourceState) init(c *api.Container) {
@@ -180,7 +182,7 @@ func (x *decider) applyResources(r *policy.Rule) {
 				Message: fmt.Sprintf("would %s %s from %s to %s", action, name, from, formatValue(f, v))})
 			continue
 		}
-		st.val, st.valSet, st.rule = v, true, r.Name
+		st.val, st.valSet, st.rule = v, true, r
 		x.trace(r.Name, name, action, formatValue(f, v)+note)
 	}
 	x.applyResourceSettings(r, audit)
@@ -197,7 +199,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set " + field + " to " + v})
 			return
 		}
-		st.val, st.rule = v, r.Name
+		st.val, st.rule = v, r
 		x.trace(r.Name, field, "set", v)
 	}
 	setString("resources.cpu.cpus", &x.res.cpus, rr.CPUs)
@@ -220,7 +222,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 		v, action := st.val, ""
 		if hb.HasSet {
 			v, action = hb.Set, "set"
-		} else if !st.origSet && st.rule == "" && hb.HasDefault {
+		} else if !st.origSet && st.rule == nil && hb.HasDefault {
 			v, action = hb.Default, "default"
 		}
 		if !hb.Within(v) {
@@ -230,14 +232,14 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			}
 			v, action = hb.Clamp(v), "clamp"
 		}
-		if action == "" || v == st.val && (st.origSet || st.rule != "") {
+		if action == "" || v == st.val && (st.origSet || st.rule != nil) {
 			continue
 		}
 		if audit {
 			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: fmt.Sprintf("would %s %s to %d", action, field, v)})
 			continue
 		}
-		st.val, st.rule = v, r.Name
+		st.val, st.rule = v, r
 		x.trace(r.Name, field, action, formatValue(policy.MemoryLimit, v))
 	}
 
@@ -250,7 +252,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set rlimit " + rl.Type + " " + val})
 			continue
 		}
-		x.setRlimit(rlimitState{typ: rl.Type, hard: rl.Hard, soft: rl.Soft, rule: r.Name})
+		x.setRlimit(rlimitState{typ: rl.Type, hard: rl.Hard, soft: rl.Soft, rule: r})
 		x.trace(r.Name, "resources.rlimits["+rl.Type+"]", "set", val)
 	}
 
@@ -262,7 +264,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set unified " + kv.Key + "=" + kv.Value})
 			continue
 		}
-		x.setUnified(unifiedState{key: kv.Key, val: kv.Value, rule: r.Name})
+		x.setUnified(unifiedState{key: kv.Key, val: kv.Value, rule: r})
 		x.trace(r.Name, "resources.unified["+kv.Key+"]", "set", kv.Value)
 	}
 }
@@ -315,7 +317,7 @@ func (s *resourceState) apply(x *decider) {
 	adj := x.adj
 	changed := func(f policy.Field) bool {
 		st := &s.f[f]
-		return st.rule != "" && (!st.origSet || st.val != st.orig)
+		return st.rule != nil && (!st.origSet || st.val != st.orig)
 	}
 	for f := policy.Field(0); f < policy.NumFields; f++ {
 		if !changed(f) {
@@ -349,11 +351,11 @@ func (s *resourceState) apply(x *decider) {
 		lim, sw := s.f[policy.MemoryLimit], s.f[policy.MemorySwap]
 		if sw.origSet && sw.orig > 0 && (sw.orig < lim.val || sw.orig == lim.orig) {
 			adj.SetLinuxMemorySwap(lim.val)
-			x.trace(lim.rule, "resources.memory.swap", "follow-limit", formatValue(policy.MemorySwap, lim.val))
+			x.trace(lim.rule.Name, "resources.memory.swap", "follow-limit", formatValue(policy.MemorySwap, lim.val))
 		}
 	}
 	for _, st := range []*stringState{&s.cpus, &s.mems, &s.blockio, &s.rdt} {
-		if st.rule == "" || st.val == st.orig {
+		if st.rule == nil || st.val == st.orig {
 			continue
 		}
 		switch st {
@@ -369,7 +371,7 @@ func (s *resourceState) apply(x *decider) {
 		x.markChanged(st.rule)
 	}
 	for _, h := range s.hugepages {
-		if h.rule != "" && (!h.origSet || h.val != h.orig) {
+		if h.rule != nil && (!h.origSet || h.val != h.orig) {
 			adj.AddLinuxHugepageLimit(h.size, uint64(h.val))
 			x.markChanged(h.rule)
 		}
