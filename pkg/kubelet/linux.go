@@ -92,8 +92,8 @@ func podLevelSet(r *v1.ResourceRequirements) bool {
 // over the pod's QoS and the container's memory request, with the sidecar
 // rule: a restartable init container is scored on the smallest memory
 // request among itself and the regular containers (missing requests count
-// as DefaultMemoryRequest), plus one when it is that smallest, so it dies
-// before them.
+// as DefaultMemoryRequest), plus one when that smallest is not above its own
+// request (always, unless it sets none), so it dies before them.
 func ContainerOOMScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int {
 	qos := PodQOSClass(pod)
 	critical := IsNodeCriticalPod(pod)
