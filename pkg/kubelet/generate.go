@@ -92,6 +92,9 @@ func GenerateConfigs(pod *v1.Pod, opts GenerateOptions) (*GeneratedConfigs, erro
 	if pod.Name == "" {
 		return nil, errors.New("metadata.name: required")
 	}
+	if pod.Spec.OS != nil && pod.Spec.OS.Name == v1.Windows {
+		return nil, errors.New("spec.os.name: windows pods are not supported; only Linux configs are generated")
+	}
 	g := &generator{node: &opts.Node}
 	p := DefaultPod(pod)
 	if p.UID == "" {

@@ -557,3 +557,27 @@ func TestResourceFieldRefFallbacks(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// A pod in system-node-critical gets its priority from the Priority
+// admission plugin, which makes it critical, hence -997 although Burstable.
+func TestNodeCriticalByPriorityClass(t *testing.T) {
+	pod := basePod()
+	pod.Spec.PriorityClassName = SystemNodeCritical
+	pod.Spec.Containers[0].Resources.Requests = rl("memory", "1Gi")
+	out := gen(t, pod, GenerateOptions{})
+	if out.QOSClass != QOSBurstable || out.ContainerConfig.Linux.Resources.OomScoreAdj != -997 {
+		t.Errorf("qos %s, oom %d", out.QOSClass, out.ContainerConfig.Linux.Resources.OomScoreAdj)
+	}
+	pod.Spec.PriorityClassName = SystemClusterCritical
+	if got := gen(t, pod, GenerateOptions{}).ContainerConfig.Linux.Resources.OomScoreAdj; got != 938 {
+		t.Errorf("cluster-critical is not node-critical: oom %d, want 938", got)
+	}
+}
+
+func TestWindowsPodRefused(t *testing.T) {
+	pod := basePod()
+	pod.Spec.OS = &v1.PodOS{Name: v1.Windows}
+	if _, err := GenerateConfigs(pod, GenerateOptions{RestartCount: intPtr(0)}); err == nil || !strings.Contains(err.Error(), "windows") {
+		t.Errorf("got %v", err)
+	}
+}
