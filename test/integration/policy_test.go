@@ -35,6 +35,18 @@ const tenantPolicy = `  rules:
     resources:
       memory: {limit: {max: 512Mi}}
       onViolation: reject
+  - name: settings
+    match: {namespaces: [team-settings]}
+    annotations:
+      add: {example.com/owner: "{{ .Pod.Labels.app }}", example.com/count: "{{ .RestartCount }}"}
+      remove: [example.com/debug]
+    resources:
+      cpu: {cpus: "0", mems: "0", period: {set: 50000}, quota: {set: 25000}}
+      memory: {reservation: {default: 64Mi}, swap: {set: 512Mi}}
+      hugepages: [{pageSize: 2MB, limit: {set: 0}}]
+      unified: {memory.high: "max"}
+      blockioClass: slow
+      rdtClass: gold
   - name: watch
     mode: audit
     match: {namespaces: [team-audit]}
@@ -132,6 +144,35 @@ func TestPolicyThroughNRI(t *testing.T) {
 		_, _, err := r.create(pod, "app", func(c *api.Container) { c.Linux.Resources.Memory.Limit = api.Int64(1 << 30) })
 		if err == nil || !strings.Contains(err.Error(), `rule "cap-reject": resources.memory.limit: 1Gi exceeds max 512Mi`) {
 			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("annotations and settings", func(t *testing.T) {
+		pod := r.addPod("web-0", "team-settings", "u-set", nil)
+		_, adj, err := r.create(pod, "app", func(c *api.Container) { c.Annotations["example.com/debug"] = "1" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := adj.GetAnnotations()
+		if a["example.com/owner"] != "web-0" || a["example.com/count"] != "0" {
+			t.Errorf("annotations = %v", a)
+		}
+		if _, ok := a["-example.com/debug"]; !ok {
+			t.Errorf("example.com/debug not removed: %v", a)
+		}
+		res := adj.GetLinux().GetResources()
+		cpu, mem := res.GetCpu(), res.GetMemory()
+		if cpu.GetCpus() != "0" || cpu.GetMems() != "0" || cpu.GetPeriod().GetValue() != 50000 || cpu.GetQuota().GetValue() != 25000 {
+			t.Errorf("cpu = %v", cpu)
+		}
+		if mem.GetReservation().GetValue() != 64<<20 || mem.GetSwap().GetValue() != 512<<20 {
+			t.Errorf("memory = %v", mem)
+		}
+		if hp := res.GetHugepageLimits(); len(hp) != 1 || hp[0].GetPageSize() != "2MB" || hp[0].GetLimit() != 0 {
+			t.Errorf("hugepages = %v", hp)
+		}
+		if res.GetUnified()["memory.high"] != "max" || res.GetBlockioClass().GetValue() != "slow" || res.GetRdtClass().GetValue() != "gold" {
+			t.Errorf("unified/blockio/rdt = %v", res)
 		}
 	})
 
