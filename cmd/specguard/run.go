@@ -61,10 +61,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, o, log); err != nil {
+		// An invalid policy, an unusable socket path or metrics address:
+		// all are input the operator gave.
 		log.WithError(err).Error("specguard stopped")
 		if errors.Is(err, policy.ErrInvalid) {
 			fmt.Fprintln(stderr, err)
-			return exitInput
 		}
 		return exitInput
 	}
