@@ -130,7 +130,6 @@ func BenchmarkCreateContainer(b *testing.B) {
 	sgRT := newNRIRuntime(b, nil, nil)
 	startSpecguard(b, sgRT.socket, pol, rec)
 	sgRT.waitSynced(b, 10*time.Second)
-	time.Sleep(20 * time.Millisecond) // the adaptation lists the plugin after Synchronize
 	if got := sgRT.create(b, pod, proto.Clone(c).(*api.Container)).GetAdjust(); got.GetAnnotations()["specguard.io/rules"] == "" && os.Getenv("SG_EXP") == "" {
 		b.Fatalf("specguard did not adjust the container: %v", got)
 	}
@@ -144,7 +143,6 @@ func BenchmarkCreateContainer(b *testing.B) {
 	fixedRT := newNRIRuntime(b, nil, nil)
 	startStub(b, fixedRT.socket, "fixed", fixedPlugin{adj: want})
 	fixedRT.waitSynced(b, 10*time.Second)
-	time.Sleep(20 * time.Millisecond)
 	if got := noopRT.create(b, pod, proto.Clone(c).(*api.Container)).GetAdjust(); len(got.GetAnnotations()) != 0 {
 		b.Fatalf("the no-op plugin adjusted the container: %v", got)
 	}

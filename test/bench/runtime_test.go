@@ -60,15 +60,22 @@ func newNRIRuntime(tb testing.TB, pods []*api.PodSandbox, ctrs []*api.Container)
 		tb.Fatal(err)
 	}
 	tb.Cleanup(r.nri.Stop)
+	// Start synchronizes the (here absent) pre-installed plugins: that is
+	// not a plugin connecting.
+	for len(r.synced) > 0 {
+		<-r.synced
+	}
 	return r
 }
 
 // waitSynced waits for the next plugin to finish Synchronize and returns
-// when it did. The adaptation adds the plugin to its list right after.
+// when it did. The adaptation lists the plugin for events right after
+// Synchronize returns, so it also waits a moment for that.
 func (r *nriRuntime) waitSynced(tb testing.TB, timeout time.Duration) time.Time {
 	tb.Helper()
 	select {
 	case t := <-r.synced:
+		time.Sleep(20 * time.Millisecond)
 		return t
 	case <-time.After(timeout):
 		tb.Fatalf("no plugin synchronized within %v", timeout)

@@ -49,3 +49,8 @@ func TestQuantile(t *testing.T) {
 		t.Error("empty samples")
 	}
 }
+
+var (
+	nowFn   = time.Now
+	sinceFn = time.Since
+)

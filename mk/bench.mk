@@ -1,0 +1,24 @@
+# Benchmarks (issue 8, docs/performance.md): the engine alone, CreateContainer
+# through the real NRI runtime half against a no-op plugin, the built
+# binary's memory and startup, and container creation on the e2e stack's real
+# containerd. Raw output goes to _output/bench.txt; the table to stdout.
+# Included by the Makefile.
+
+BENCH_COUNT ?= 5
+BENCH_OUT ?= _output/bench.txt
+# The e2e stack needs root and `make tools`; BENCH_E2E=0 leaves it out.
+BENCH_E2E ?= 1
+
+.PHONY: bench
+
+bench: build ## benchmarks against PRODUCT.md's targets, -count=$(BENCH_COUNT): prints one table of every figure, ratio and spread
+	@mkdir -p $(dir $(BENCH_OUT))
+	@{ \
+	  $(GO) test -run '^$$' -bench 'Decide' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/engine/ && \
+	  $(GO) test -run '^$$' -bench 'CreateContainer|Handler' -benchtime 3000x -count $(BENCH_COUNT) ./test/bench/ && \
+	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'TrackedMemory|Startup' -benchtime 20x -count $(BENCH_COUNT) ./test/bench/ && \
+	  if [ "$(BENCH_E2E)" = 1 ]; then hack/tools.sh >/dev/null && SPECGUARD_BIN=$(CURDIR)/$(BIN) \
+	    $(GO) test -run '^$$' -bench 'ContainerdCreate' -benchtime 60x -count $(BENCH_COUNT) -timeout 30m ./test/bench/; fi; \
+	} > $(BENCH_OUT) 2>&1 || { cat $(BENCH_OUT); exit 1; }
+	@echo "# nproc: $$(nproc); $$(grep -m1 'model name' /proc/cpuinfo); $$(uptime)"
+	@$(GO) run ./test/bench/cmd/benchtable < $(BENCH_OUT)

@@ -1,0 +1,47 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/metrics"
+	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
+	"github.com/specguard/specguard/plugin"
+	"github.com/specguard/specguard/test/bench/workload"
+)
+
+// BenchmarkHandler calls specguard's CreateContainer handler directly, with
+// no socket: the plugin's own share of BenchmarkCreateContainer (restart
+// count, deadline, engine, metrics, audit log), for profiling it alone.
+func BenchmarkHandler(b *testing.B) {
+	var ptr atomic.Pointer[policy.Policy]
+	ptr.Store(workload.MustPolicy(100))
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	l.SetFormatter(&logrus.JSONFormatter{})
+	p, err := plugin.New(plugin.Config{Policy: &ptr, Tracker: restarts.NewTracker(kubelet.RestartCountFromLogDir),
+		Log: logrus.NewEntry(l), Recorder: metrics.New(metrics.BuildInfo{}), NodeName: "node-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pod, c := workload.Request(0)
+	ctx := context.Background()
+	times := make(samples, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := nowFn()
+		if _, _, err := p.CreateContainer(ctx, pod, c); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, sinceFn(start))
+	}
+	b.StopTimer()
+	reportQuantiles(b, "", times)
+}
