@@ -224,9 +224,8 @@ func (x *decider) rules() {
 		Namespace: pod.GetNamespace(), PodLabels: pod.GetLabels(), Container: c.GetName(),
 		Image: imageOf(c), RuntimeHandler: pod.GetRuntimeHandler(),
 	}
-	var buf [32]int32
 	x.res.init(c)
-	for _, i := range x.p.Candidates(subj.Namespace, buf[:0]) {
+	for i := range x.p.EachCandidate(subj.Namespace) {
 		r := x.p.Rules[i]
 		if !r.Matches(&subj) {
 			continue

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"path"
 	"regexp"
@@ -624,15 +625,30 @@ func (p *Policy) index() {
 // Candidates appends to buf, in rule order, the indexes of the rules that
 // may match a container in namespace: the caller still calls Matches.
 func (p *Policy) Candidates(namespace string, buf []int32) []int32 {
-	a, b := p.byNamespace[namespace], p.anyNamespace
-	for len(a) > 0 || len(b) > 0 {
-		if len(b) == 0 || (len(a) > 0 && a[0] < b[0]) {
-			buf, a = append(buf, a[0]), a[1:]
-		} else {
-			buf, b = append(buf, b[0]), b[1:]
-		}
+	for i := range p.EachCandidate(namespace) {
+		buf = append(buf, i)
 	}
 	return buf
+}
+
+// EachCandidate yields what Candidates returns without a buffer, so that
+// the request path allocates nothing for rules that do not match, however
+// many the policy has.
+func (p *Policy) EachCandidate(namespace string) iter.Seq[int32] {
+	return func(yield func(int32) bool) {
+		a, b := p.byNamespace[namespace], p.anyNamespace
+		for len(a) > 0 || len(b) > 0 {
+			var i int32
+			if len(b) == 0 || (len(a) > 0 && a[0] < b[0]) {
+				i, a = a[0], a[1:]
+			} else {
+				i, b = b[0], b[1:]
+			}
+			if !yield(i) {
+				return
+			}
+		}
+	}
 }
 
 // Subject is what a rule's selector looks at.
