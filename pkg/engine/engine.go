@@ -5,8 +5,9 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -79,6 +80,12 @@ type decider struct {
 	env     []envValue
 	res     resourceState
 	changed []*policy.Rule // rules that changed something, in rule order at the end
+
+	// Backing storage for the common case, allocated with the decider
+	// rather than grown append by append on every request.
+	dataBuf    policy.TemplateData
+	envBuf     [8]envValue
+	changedBuf [8]*policy.Rule
 }
 
 type envValue struct {
@@ -95,9 +102,12 @@ func Decide(p *policy.Policy, req *Request) *Decision {
 	if req.Container == nil {
 		req.Container = &api.Container{}
 	}
-	adj := &api.ContainerAdjustment{}
-	d := &Decision{Allowed: true, Adjustment: adj}
+	// Sized for a typical decision (identity, metadata, a few rules) so
+	// that the map and the trace do not regrow while it is made.
+	adj := &api.ContainerAdjustment{Annotations: make(map[string]string, 16)}
+	d := &Decision{Allowed: true, Adjustment: adj, Trace: make([]TraceEntry, 0, 24)}
 	x := &decider{p: p, req: req, d: d, adj: adj}
+	x.env, x.changed = x.envBuf[:0], x.changedBuf[:0]
 	x.metadata()
 	x.rules()
 	x.finish()
@@ -195,7 +205,8 @@ func (x *decider) templateData() *policy.TemplateData {
 		if node == "" {
 			node = x.req.NodeName
 		}
-		x.data = &policy.TemplateData{
+		x.data = &x.dataBuf
+		*x.data = policy.TemplateData{
 			Pod: policy.PodData{Name: pod.GetName(), Namespace: pod.GetNamespace(), UID: pod.GetUid(),
 				Labels: pod.GetLabels(), Annotations: pod.GetAnnotations()},
 			Container:    policy.ContainerData{Name: c.GetName(), Image: imageOf(c)},
@@ -318,7 +329,10 @@ func (x *decider) finish() {
 		x.markChanged(e.rule)
 	}
 	x.res.apply(x)
-	sort.Slice(x.changed, func(i, j int) bool { return x.changed[i].Index < x.changed[j].Index })
+	slices.SortFunc(x.changed, func(a, b *policy.Rule) int { return cmp.Compare(a.Index, b.Index) })
+	if len(x.changed) > 0 {
+		x.d.Rules = make([]string, 0, len(x.changed))
+	}
 	for _, r := range x.changed {
 		x.d.Rules = append(x.d.Rules, r.Name)
 	}
