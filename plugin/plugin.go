@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +67,8 @@ const DefaultDeadline = 500 * time.Millisecond
 type Plugin struct {
 	cfg       Config
 	connected atomic.Bool
+	deciders  chan decideJob // idle decision workers take jobs here
+	records   recordQueue
 }
 
 // New returns a plugin over cfg.
@@ -88,7 +91,7 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.Decide == nil {
 		cfg.Decide = engine.Decide
 	}
-	return &Plugin{cfg: cfg}, nil
+	return &Plugin{cfg: cfg, deciders: make(chan decideJob)}, nil
 }
 
 // Connected reports whether the plugin is registered with the runtime.
@@ -124,8 +127,9 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	uidOf := make(map[string]string, len(pods))
 	uids := make([]string, 0, len(pods))
 	for _, pod := range pods {
-		uidOf[pod.GetId()] = pod.GetUid()
-		uids = append(uids, pod.GetUid())
+		uid := strings.Clone(pod.GetUid())
+		uidOf[pod.GetId()] = uid
+		uids = append(uids, uid)
 	}
 	obs := make([]restarts.Observed, 0, len(ctrs))
 	for _, c := range ctrs {
@@ -137,7 +141,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		if !ok {
 			n = -1
 		}
-		obs = append(obs, restarts.Observed{ID: c.GetId(), Key: restarts.Key{PodUID: uid, Container: c.GetName()}, Count: n})
+		obs = append(obs, restarts.Observed{ID: strings.Clone(c.GetId()), Key: restarts.Key{PodUID: uid, Container: strings.Clone(c.GetName())}, Count: n})
 	}
 	p.cfg.Tracker.Resync(uids, obs)
 	p.setConnected(true)
@@ -188,7 +192,9 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 	if err != nil {
 		return p.onFailure(pol, pod, c, err)
 	}
-	p.record(pod, c, a, d)
+	// Metrics and the audit log are written after the reply: every
+	// container creation on the node waits for this handler.
+	p.records.add(func() { p.record(pod, c, a, d) })
 	if !d.Allowed {
 		return nil, errors.New(d.Reason)
 	}
@@ -198,19 +204,13 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 // decide runs the engine under the deadline. A panic in the engine is a
 // bug, but it must not take the node's container creation down with it.
 func (p *Plugin) decide(ctx context.Context, pol *policy.Policy, req *engine.Request) (*engine.Decision, error) {
-	type result struct {
-		d   *engine.Decision
-		err error
+	ch := make(chan decideResult, 1)
+	job := decideJob{pol: pol, req: req, reply: ch}
+	select {
+	case p.deciders <- job:
+	default:
+		go p.decideWorker(job)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				ch <- result{err: fmt.Errorf("%w: engine panic: %v", errInternal, r)}
-			}
-		}()
-		ch <- result{d: p.cfg.Decide(pol, req)}
-	}()
 	timer := time.NewTimer(p.cfg.Deadline)
 	defer timer.Stop()
 	select {
@@ -220,6 +220,92 @@ func (p *Plugin) decide(ctx context.Context, pol *policy.Policy, req *engine.Req
 		return nil, fmt.Errorf("%w (%s)", ErrDeadline, p.cfg.Deadline)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %v", ErrDeadline, ctx.Err())
+	}
+}
+
+type decideJob struct {
+	pol   *policy.Policy
+	req   *engine.Request
+	reply chan<- decideResult
+}
+
+type decideResult struct {
+	d   *engine.Decision
+	err error
+}
+
+// deciderIdle is how long a decision worker waits for the next request
+// before it exits.
+const deciderIdle = 30 * time.Second
+
+// decideWorker runs decisions until it has been idle for deciderIdle.
+// Reusing the goroutine saves growing a fresh goroutine's stack to the
+// engine's depth on every request (16% of the handler's CPU in pprof); a
+// worker stuck past the deadline simply stops taking jobs.
+func (p *Plugin) decideWorker(job decideJob) {
+	idle := time.NewTimer(deciderIdle)
+	defer idle.Stop()
+	for {
+		job.reply <- p.runDecide(job)
+		idle.Reset(deciderIdle)
+		select {
+		case job = <-p.deciders:
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+func (p *Plugin) runDecide(job decideJob) (r decideResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = decideResult{err: fmt.Errorf("%w: engine panic: %v", errInternal, v)}
+		}
+	}()
+	return decideResult{d: p.cfg.Decide(job.pol, job.req)}
+}
+
+// recordQueue runs record functions in order on one goroutine that exists
+// only while there is a backlog. Past maxBacklog the caller records
+// synchronously, so a flood slows requests rather than growing memory.
+type recordQueue struct {
+	mu      sync.Mutex
+	pending []func()
+	running bool
+}
+
+const maxBacklog = 1024
+
+func (q *recordQueue) add(f func()) {
+	q.mu.Lock()
+	if len(q.pending) >= maxBacklog {
+		q.mu.Unlock()
+		f()
+		return
+	}
+	q.pending = append(q.pending, f)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		go q.drain()
+	}
+}
+
+func (q *recordQueue) drain() {
+	for {
+		q.mu.Lock()
+		batch := q.pending
+		q.pending = nil
+		if len(batch) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		for _, f := range batch {
+			f()
+		}
 	}
 }
 
