@@ -157,6 +157,7 @@ func BenchmarkStartup(b *testing.B) {
 	policyPath := writeWorkloadPolicy(b, rt.dir, 100)
 
 	times := make(samples, 0, b.N)
+	var idleRSS float64 // after registering with 100 containers, the floor
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -168,10 +169,17 @@ func BenchmarkStartup(b *testing.B) {
 			b.Fatalf("specguard did not register in 10s:\n%s", p.logTail())
 		}
 		b.StopTimer()
+		if i == 0 {
+			time.Sleep(500 * time.Millisecond)
+			if rss, err := procStatusKiB(p.cmd.Process.Pid, "VmRSS"); err == nil {
+				idleRSS = float64(rss) / 1024
+			}
+		}
 		p.stop()
 		b.StartTimer()
 	}
 	b.StopTimer()
+	b.ReportMetric(idleRSS, "idle-rss-MiB")
 	b.ReportMetric(ms(times.p50()), "p50-ms")
 	b.ReportMetric(ms(times.quantile(1)), "max-ms")
 }
@@ -199,6 +207,11 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	time.Sleep(100 * time.Millisecond)
 	if got := scrape(b, addr, "specguard_tracked_containers"); got != containers {
 		b.Fatalf("after Synchronize specguard tracks %v containers, want %d", got, containers)
+	}
+	pid := p.cmd.Process.Pid
+	syncRSS, err := procStatusKiB(pid, "VmRSS")
+	if err != nil {
+		b.Fatal(err)
 	}
 
 	ctx := context.Background()
@@ -272,7 +285,6 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	if got := scrape(b, addr, "specguard_tracked_containers"); got != containers {
 		b.Fatalf("after churn specguard tracks %v containers, want %d", got, containers)
 	}
-	pid := p.cmd.Process.Pid
 	rss, err := procStatusKiB(pid, "VmRSS")
 	if err != nil {
 		b.Fatal(err)
@@ -281,8 +293,14 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	anon, err := procStatusKiB(pid, "RssAnon")
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportMetric(float64(rss)/1024, "rss-MiB")
+	b.ReportMetric(float64(anon)/1024, "rss-anon-MiB")
 	b.ReportMetric(float64(hwm)/1024, "hwm-MiB")
+	b.ReportMetric(float64(syncRSS)/1024, "sync-rss-MiB")
 	b.ReportMetric(scrape(b, addr, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-MiB")
 	b.ReportMetric(containers, "tracked")
 }
