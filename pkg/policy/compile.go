@@ -162,17 +162,18 @@ const (
 
 // SecurityRules are a rule's compiled security section.
 type SecurityRules struct {
-	RunAsNonRoot       bool
-	DenyHostNamespaces bool
-	CheckHostPaths     bool
-	HostPathsAllow     []Glob
-	HostPathsDeny      []Glob
-	DenyDevices        bool
-	AllowedDevices     []Glob
-	CheckSysctls       bool
-	SysctlsAllow       []Glob
-	Seccomp            SeccompAction
-	MaskedPaths        []string
+	RunAsNonRoot        bool
+	RootInUserNamespace bool // runAsNonRoot admits uid 0 inside a user namespace
+	DenyHostNamespaces  bool
+	CheckHostPaths      bool
+	HostPathsAllow      []Glob
+	HostPathsDeny       []Glob
+	DenyDevices         bool
+	AllowedDevices      []Glob
+	CheckSysctls        bool
+	SysctlsAllow        []Glob
+	Seccomp             SeccompAction
+	MaskedPaths         []string // a trailing "/" marks a directory
 }
 
 // ValidationRules police the merged adjustments of other plugins.
@@ -542,6 +543,13 @@ func compileResources(e *errs, base string, r *Resources) *ResourceRules {
 
 func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 	out := &SecurityRules{RunAsNonRoot: s.RunAsNonRoot}
+	switch s.RootInUserNamespace {
+	case "", "deny":
+	case "allow":
+		out.RootInUserNamespace = true
+	default:
+		e.add(base+".rootInUserNamespace", "must be allow or deny, got %q", truncate(s.RootInUserNamespace, 20))
+	}
 	switch s.HostNamespaces {
 	case "", "allow":
 	case "deny":
@@ -579,8 +587,11 @@ func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 		}
 	}
 	for i, mp := range s.MaskedPaths {
-		if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
-			e.add(fmt.Sprintf("%s.maskedPaths[%d]", base, i), "%q must be a clean absolute path below /", truncate(mp, 80))
+		// A trailing "/" says the path is a directory (masked with an empty
+		// tmpfs); the engine cannot look into the image to find out.
+		p := strings.TrimSuffix(mp, "/")
+		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+			e.add(fmt.Sprintf("%s.maskedPaths[%d]", base, i), "%q must be a clean absolute path below /, with a trailing / for a directory", truncate(mp, 80))
 			continue
 		}
 		out.MaskedPaths = append(out.MaskedPaths, mp)

@@ -170,14 +170,17 @@ type Rlimit struct {
 }
 
 type Security struct {
-	RunAsNonRoot   bool       `json:"runAsNonRoot,omitempty"`
-	HostNamespaces string     `json:"hostNamespaces,omitempty"`
-	HostPaths      *HostPaths `json:"hostPaths,omitempty"`
-	Devices        string     `json:"devices,omitempty"`
-	AllowedDevices []string   `json:"allowedDevices,omitempty"`
-	Sysctls        *Sysctls   `json:"sysctls,omitempty"`
-	Seccomp        *Seccomp   `json:"seccomp,omitempty"`
-	MaskedPaths    []string   `json:"maskedPaths,omitempty"`
+	RunAsNonRoot bool `json:"runAsNonRoot,omitempty"`
+	// RootInUserNamespace (allow | deny, default deny) says whether
+	// runAsNonRoot admits uid 0 in a container with its own user namespace.
+	RootInUserNamespace string     `json:"rootInUserNamespace,omitempty"`
+	HostNamespaces      string     `json:"hostNamespaces,omitempty"`
+	HostPaths           *HostPaths `json:"hostPaths,omitempty"`
+	Devices             string     `json:"devices,omitempty"`
+	AllowedDevices      []string   `json:"allowedDevices,omitempty"`
+	Sysctls             *Sysctls   `json:"sysctls,omitempty"`
+	Seccomp             *Seccomp   `json:"seccomp,omitempty"`
+	MaskedPaths         []string   `json:"maskedPaths,omitempty"`
 }
 
 type HostPaths struct {
