@@ -1,6 +1,514 @@
 package engine
 
-import "github.com/specguard/specguard/pkg/policy"
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
 
-// applySecurity runs a rule's security checks.
-func (x *decider) applySecurity(r *policy.Rule) {}
+	"github.com/containerd/nri/pkg/api"
+
+	"github.com/specguard/specguard/pkg/policy"
+)
+
+// applySecurity runs a rule's security checks in a fixed order. Each check
+// that fails calls refuse, which refuses in enforce mode and reports in
+// audit mode; the changes (seccomp, masks) are made only in enforce mode.
+func (x *decider) applySecurity(r *policy.Rule) {
+	s := r.Security
+	c := x.req.Container
+	if s.RunAsNonRoot {
+		x.checkNonRoot(r, c)
+	}
+	if s.DenyHostNamespaces {
+		if shared := HostNamespaces(x.req.Pod, c); len(shared) > 0 {
+			x.refuse(r.Name, r.Mode, "hostNamespaces: container shares the host's "+describeHostNamespaces(shared))
+		}
+	}
+	if s.CheckHostPaths {
+		x.checkHostPaths(r, c)
+	}
+	if s.DenyDevices {
+		x.checkDevices(r, c)
+	}
+	if s.CheckSysctls {
+		x.checkSysctls(r, c)
+	}
+	if s.Seccomp != "" && s.Seccomp != policy.SeccompAllow {
+		x.checkSeccomp(r, c)
+	}
+	if len(s.MaskedPaths) > 0 {
+		x.maskPaths(r)
+	}
+}
+
+// checkNonRoot judges the uid the process will run as, which containerd
+// resolved from runAsUser or the image's USER before NRI sees it. The
+// kubelet's own wording is kept so that the message reads like the
+// kubelet's refusal it stands in for.
+func (x *decider) checkNonRoot(r *policy.Rule, c *api.Container) {
+	pod := podRef(x.req.Pod)
+	u := c.GetUser()
+	if u == nil {
+		x.refuse(r.Name, r.Mode, fmt.Sprintf("container has runAsNonRoot and the runtime did not report its user, cannot verify user is non-root (pod: %q, container: %s)", pod, c.GetName()))
+		return
+	}
+	if u.GetUid() != 0 {
+		return
+	}
+	inUserNS := hasNamespace(c, "user")
+	if inUserNS && r.Security.RootInUserNamespace {
+		x.trace(r.Name, "user", "allow", "uid 0 inside the container's user namespace (rootInUserNamespace: allow)")
+		return
+	}
+	msg := fmt.Sprintf("container has runAsNonRoot and image will run as root (pod: %q, container: %s): process uid 0 breaks non-root policy", pod, c.GetName())
+	if inUserNS {
+		msg += " (uid 0 inside the container's user namespace; rootInUserNamespace: allow admits it)"
+	}
+	x.refuse(r.Name, r.Mode, msg)
+}
+
+func hasNamespace(c *api.Container, typ string) bool {
+	for _, ns := range c.GetLinux().GetNamespaces() {
+		if ns.GetType() == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// HostNamespace is a namespace a container shares with the host.
+type HostNamespace struct {
+	Type  string // network, pid, ipc
+	Field string // the Pod field that asks for it: hostNetwork, hostPID, hostIPC
+}
+
+var hostNamespaceTypes = [...]HostNamespace{
+	{"network", "hostNetwork"}, {"pid", "hostPID"}, {"ipc", "hostIPC"},
+}
+
+// HostNamespaces returns the network, PID and IPC namespaces the container
+// shares with the host. In the OCI spec a namespace type missing from the
+// list is the runtime's own, the host's. containerd's CRI does not leave it
+// out for a hostNetwork/hostPID/hostIPC pod, though: it points every
+// container at its sandbox's namespaces (/proc/<sandbox pid>/ns/<type>),
+// and it is the sandbox that has none of its own. So a namespace joined by
+// path counts as the host's when the pod sandbox lists namespaces and
+// lacks that type, or when the path is PID 1's. A namespace without a
+// path is a new one, the container's own.
+func HostNamespaces(pod *api.PodSandbox, c *api.Container) []HostNamespace {
+	var out []HostNamespace
+	podNS := pod.GetLinux().GetNamespaces()
+	for _, h := range hostNamespaceTypes {
+		var own *api.LinuxNamespace
+		for _, ns := range c.GetLinux().GetNamespaces() {
+			if ns.GetType() == h.Type {
+				own = ns
+			}
+		}
+		switch {
+		case own == nil:
+			out = append(out, h)
+		case own.GetPath() == "":
+		case own.GetPath() == "/proc/1/ns/"+procNSName(h.Type):
+			out = append(out, h)
+		case len(podNS) > 0 && !podHasNamespace(podNS, h.Type):
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func procNSName(typ string) string {
+	if typ == "network" {
+		return "net"
+	}
+	return typ
+}
+
+func podHasNamespace(nss []*api.LinuxNamespace, typ string) bool {
+	for _, ns := range nss {
+		if ns.GetType() == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func describeHostNamespaces(hs []HostNamespace) string {
+	names := make([]string, len(hs))
+	fields := make([]string, len(hs))
+	for i, h := range hs {
+		names[i], fields[i] = h.Type, h.Field
+	}
+	noun := "namespace"
+	if len(hs) > 1 {
+		noun = "namespaces"
+	}
+	return strings.Join(names, ", ") + " " + noun + " (" + strings.Join(fields, ", ") + ")"
+}
+
+// checkHostPaths matches each bind mount's source against the rule's
+// globs. A deny pattern also catches a source above what it names: a bind
+// of /etc exposes /etc/shadow. An allow pattern must cover the source
+// itself (a pattern ending in /** covers its directory too).
+func (x *decider) checkHostPaths(r *policy.Rule, c *api.Container) {
+	s := r.Security
+	ipcHost := false
+	for _, m := range c.GetMounts() {
+		if !IsBindMount(m) {
+			continue
+		}
+		src := path.Clean(m.GetSource())
+		if RuntimeOwnedMount(x.req.Pod, c, m) {
+			continue
+		}
+		if src == "/dev/shm" && m.GetDestination() == "/dev/shm" {
+			// The runtime binds the host's /dev/shm for host IPC; that is the
+			// IPC namespace's business (hostNamespaces), not a volume.
+			if !ipcHost {
+				for _, h := range HostNamespaces(x.req.Pod, c) {
+					ipcHost = ipcHost || h.Type == "ipc"
+				}
+			}
+			if ipcHost {
+				continue
+			}
+		}
+		where := "mount " + clipPath(m.GetDestination()) + ": host path " + clipPath(src)
+		if g, below, ok := deniedHostPath(s.HostPathsDeny, src); ok {
+			if below {
+				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s contains paths denied by %q", where, g))
+			} else {
+				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is denied by %q", where, g))
+			}
+			continue
+		}
+		if len(s.HostPathsAllow) > 0 && !allowedHostPath(s.HostPathsAllow, src) {
+			x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, globList(s.HostPathsAllow)))
+		}
+	}
+}
+
+// clipPath bounds a path quoted in a message; paths get more room than
+// other untrusted strings because their tail is what matters.
+func clipPath(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
+// IsBindMount reports whether m binds a host path (rather than mounting a
+// filesystem such as proc, sysfs or tmpfs).
+func IsBindMount(m *api.Mount) bool {
+	if m.GetType() == "bind" || m.GetType() == "rbind" {
+		return true
+	}
+	for _, o := range m.GetOptions() {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+const criDir = "/io.containerd.grpc.v1.cri/"
+
+// RuntimeOwnedMount reports whether a bind mount is one the kubelet or
+// containerd made for this very pod or container, not a hostPath volume:
+//   - anything under the kubelet's directory for this pod
+//     (<kubelet root>/pods/<pod UID>/: volumes, subpaths, etc-hosts, the
+//     termination log under containers/, the service account token);
+//   - containerd's files for this sandbox (<cri root or state>/sandboxes/
+//     <sandbox id>/{hosts,hostname,resolv.conf,shm});
+//   - containerd's image volumes for this container (<cri root>/containers/
+//     <container id>/volumes/...).
+//
+// They are recognised by layout and by this pod's and container's
+// identifiers, wherever the kubelet and containerd roots are; another
+// pod's directory is a host path like any other.
+func RuntimeOwnedMount(pod *api.PodSandbox, c *api.Container, m *api.Mount) bool {
+	src := path.Clean(m.GetSource())
+	if uid := pod.GetUid(); uid != "" && safeID(uid) {
+		if i := strings.Index(src, "/pods/"+uid+"/"); i > 0 {
+			return true
+		}
+	}
+	i := strings.Index(src, criDir)
+	if i < 0 {
+		return false
+	}
+	rest := src[i+len(criDir):]
+	if id := pod.GetId(); id != "" && safeID(id) {
+		if f, ok := strings.CutPrefix(rest, "sandboxes/"+id+"/"); ok {
+			switch f {
+			case "hosts", "hostname", "resolv.conf", "shm":
+				return true
+			}
+		}
+	}
+	if id := c.GetId(); id != "" && safeID(id) {
+		if _, ok := strings.CutPrefix(rest, "containers/"+id+"/volumes/"); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// safeID keeps an identifier from smuggling path elements into a prefix.
+func safeID(id string) bool {
+	return !strings.ContainsAny(id, "/\x00") && id != "." && id != ".."
+}
+
+// deniedHostPath returns the first deny pattern that matches src or
+// something below it.
+func deniedHostPath(deny []policy.Glob, src string) (string, bool, bool) {
+	for _, g := range deny {
+		if g.Match(src) {
+			return g.String(), false, true
+		}
+	}
+	for _, g := range deny {
+		if globReachesBelow(g.String(), src) {
+			return g.String(), true, true
+		}
+	}
+	return "", false, false
+}
+
+func allowedHostPath(allow []policy.Glob, src string) bool {
+	for _, g := range allow {
+		if g.Match(src) {
+			return true
+		}
+		if dir, ok := strings.CutSuffix(g.String(), "/**"); ok && dir != "" {
+			if pg, err := policy.CompileGlob(dir, true); err == nil && pg.Match(src) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// globReachesBelow reports whether a path-mode pattern matches some path
+// strictly below dir. It errs towards yes: a segment mixing ** with other
+// characters is assumed to reach.
+func globReachesBelow(pattern, dir string) bool {
+	ps := splitPath(pattern)
+	ds := splitPath(dir)
+	return reachesBelow(ps, ds, 0)
+}
+
+func splitPath(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+func reachesBelow(ps, ds []string, depth int) bool {
+	if depth > 64 {
+		return true
+	}
+	if len(ds) == 0 {
+		return len(ps) > 0
+	}
+	if len(ps) == 0 {
+		return false
+	}
+	seg := ps[0]
+	if seg == "**" {
+		return reachesBelow(ps[1:], ds, depth+1) || reachesBelow(ps, ds[1:], depth+1)
+	}
+	if strings.Contains(seg, "**") {
+		return true
+	}
+	ok, err := path.Match(seg, ds[0])
+	if err != nil {
+		return true
+	}
+	return ok && reachesBelow(ps[1:], ds[1:], depth+1)
+}
+
+func globList(gs []policy.Glob) string {
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = g.String()
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// checkDevices refuses device nodes not on the rule's allow list. The OCI
+// spec names a device by its path in the container, so that is what
+// allowedDevices matches. A privileged container carries every host
+// device and is refused here.
+func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
+	for _, d := range c.GetLinux().GetDevices() {
+		p := d.GetPath()
+		allowed := false
+		for _, g := range r.Security.AllowedDevices {
+			if g.Match(p) {
+				allowed = true
+				break
+			}
+		}
+		if allowed {
+			continue
+		}
+		desc := fmt.Sprintf("%s (%s %d:%d)", clip(p), d.GetType(), d.GetMajor(), d.GetMinor())
+		if len(r.Security.AllowedDevices) == 0 {
+			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is denied (no allowedDevices)")
+		} else {
+			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is not in allowedDevices "+globList(r.Security.AllowedDevices))
+		}
+	}
+}
+
+// checkSysctls refuses sysctls not on the rule's allow list (by default the
+// Kubernetes safe set). Names written with slashes are read as the kubelet
+// reads them: kernel/shm_rmid_forced is kernel.shm_rmid_forced.
+func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
+	names := make([]string, 0, len(c.GetLinux().GetSysctl()))
+	for k := range c.GetLinux().GetSysctl() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		name := SysctlDotted(k)
+		allowed := false
+		for _, g := range r.Security.SysctlsAllow {
+			if g.Match(name) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), globList(r.Security.SysctlsAllow)))
+		}
+	}
+}
+
+// SysctlDotted converts a sysctl name to its dotted form the way the
+// kubelet does: if the first separator is a slash, slashes and dots swap.
+func SysctlDotted(name string) string {
+	i := strings.IndexAny(name, "./")
+	if i < 0 || name[i] == '.' {
+		return name
+	}
+	b := []byte(name)
+	for j, ch := range b {
+		switch ch {
+		case '.':
+			b[j] = '/'
+		case '/':
+			b[j] = '.'
+		}
+	}
+	return string(b)
+}
+
+// Unconfined reports whether a container will run without a seccomp
+// filter: no filter in its spec and no profile asked for, or Unconfined
+// asked for. RuntimeDefault and Localhost profiles are left to the
+// runtime, even when it does not apply them (a privileged container).
+func Unconfined(c *api.Container) bool {
+	lin := c.GetLinux()
+	if lin.GetSeccompPolicy() != nil {
+		return false
+	}
+	prof := lin.GetSeccompProfile()
+	return prof == nil || prof.GetProfileType() == api.SecurityProfile_UNCONFINED
+}
+
+func (x *decider) checkSeccomp(r *policy.Rule, c *api.Container) {
+	if !Unconfined(c) {
+		return
+	}
+	switch r.Security.Seccomp {
+	case policy.SeccompReject:
+		x.refuse(r.Name, r.Mode, "seccomp: container runs without a seccomp profile (Unconfined); the rule requires RuntimeDefault or Localhost")
+	case policy.SeccompInject:
+		if x.adj.GetLinux().GetSeccompPolicy() != nil {
+			return // an earlier rule injected it
+		}
+		if r.Mode == policy.ModeAudit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would inject the runtime's default seccomp profile (container runs Unconfined)"})
+			return
+		}
+		prof, err := RuntimeDefaultSeccomp()
+		if err != nil {
+			x.refuse(r.Name, r.Mode, "seccomp: cannot inject the runtime's default profile: "+err.Error())
+			return
+		}
+		x.adj.SetLinuxSeccompPolicy(prof)
+		x.trace(r.Name, "linux.seccompPolicy", "inject", fmt.Sprintf("runtime default (%d syscall rules)", len(prof.GetSyscalls())))
+		x.markChanged(r)
+	}
+}
+
+// knownDirs are /sys directories worth masking (the kubelet's and
+// containerd's default masks among them); any other masked path is taken
+// as a file unless the policy writes it with a trailing slash.
+var knownDirs = map[string]bool{
+	"/sys/firmware": true, "/sys/devices/virtual/powercap": true, "/sys/kernel": true,
+	"/sys/fs": true, "/sys/module": true, "/sys/kernel/debug": true, "/sys/kernel/security": true,
+}
+
+// runcProcMounts are the paths under /proc on which runc accepts a mount
+// (the ones lxcfs emulates); runc refuses any other mount under /proc.
+var runcProcMounts = map[string]bool{
+	"/proc/cpuinfo": true, "/proc/diskstats": true, "/proc/meminfo": true, "/proc/stat": true,
+	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true,
+	"/proc/sys/kernel/ns_last_pid": true, "/proc/sys/crypto/fips_enabled": true,
+}
+
+// MaskMount is the mount that hides p: /dev/null bound read-only over a
+// file, an empty read-only tmpfs over a directory. ok is false under /proc
+// (except runc's lxcfs list): runc refuses to start a container with such
+// a mount, so specguard does not add it.
+func MaskMount(p string) (m *api.Mount, ok bool) {
+	dir := strings.HasSuffix(p, "/")
+	p = strings.TrimSuffix(p, "/")
+	if (p == "/proc" || strings.HasPrefix(p, "/proc/")) && !runcProcMounts[p] {
+		return nil, false
+	}
+	if dir || knownDirs[p] {
+		return &api.Mount{Destination: p, Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"ro", "nosuid", "nodev", "noexec", "mode=0555"}}, true
+	}
+	// No nodev: the mask must still open as /dev/null.
+	return &api.Mount{Destination: p, Type: "bind", Source: "/dev/null",
+		Options: []string{"bind", "ro", "nosuid", "noexec"}}, true
+}
+
+func (x *decider) maskPaths(r *policy.Rule) {
+	for _, mp := range r.Security.MaskedPaths {
+		m, ok := MaskMount(mp)
+		if !ok {
+			x.trace(r.Name, "mounts["+mp+"]", "mask-skipped",
+				"runc refuses mounts under /proc; the runtime's own maskedPaths cover the kernel's defaults")
+			continue
+		}
+		if hasAdjustedMount(x.adj, m.Destination) {
+			continue
+		}
+		if r.Mode == policy.ModeAudit {
+			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would mask " + m.Destination})
+			continue
+		}
+		x.adj.AddMount(m)
+		x.trace(r.Name, "mounts["+m.Destination+"]", "mask", m.Source+" ("+strings.Join(m.Options, ",")+")")
+		x.markChanged(r)
+	}
+}
+
+func hasAdjustedMount(adj *api.ContainerAdjustment, dest string) bool {
+	for _, m := range adj.GetMounts() {
+		if m.GetDestination() == dest {
+			return true
+		}
+	}
+	return false
+}
