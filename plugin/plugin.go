@@ -117,7 +117,16 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 		p.cfg.Policy.Store(pol)
 		p.cfg.Log.WithField("rules", len(pol.Rules)).Info("using the policy from the runtime's plugin config")
 	}
-	return api.ParseEventMask("CreateContainer,PostCreateContainer,RemoveContainer,RemovePodSandbox")
+	events := "CreateContainer,PostCreateContainer,RemoveContainer,RemovePodSandbox"
+	// Validating costs the runtime a copy and a round trip per container,
+	// so specguard is a validator only when the policy asks. The mask holds
+	// for the connection: a validation section added by a reload takes
+	// effect when specguard next connects (restart it); one removed turns
+	// validation into a no-op at once.
+	if p.cfg.Policy.Load().Validation != nil {
+		events += ",ValidateContainerAdjustment"
+	}
+	return api.ParseEventMask(events)
 }
 
 // Synchronize rebuilds the tracker from the containers that exist: the

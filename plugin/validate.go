@@ -1,0 +1,75 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/sirupsen/logrus"
+
+	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/policy"
+)
+
+// ValidationRule is the name validation findings carry in metrics.
+const ValidationRule = "validation"
+
+// ValidateContainerAdjustment polices the merged adjustment of every
+// plugin against the policy's validation section. The runtime calls it
+// after all plugins have answered CreateContainer, and only if specguard
+// subscribed (Configure does when the policy has a validation section).
+func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.ValidateContainerAdjustmentRequest) (err error) {
+	start := time.Now()
+	pol := p.cfg.Policy.Load()
+	result := "allowed"
+	defer func() {
+		p.cfg.Recorder.ObserveRequest("ValidateContainerAdjustment", result, time.Since(start))
+	}()
+	if pol.Validation == nil {
+		return nil
+	}
+	findings, err := p.validate(pol, req)
+	pod, c := req.GetPod(), req.GetContainer()
+	log := p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName()})
+	var refused *engine.AdjustmentRefused
+	switch {
+	case errors.As(err, &refused):
+		result = "refused"
+		p.cfg.Recorder.Refusal(ValidationRule)
+		p.cfg.Recorder.RuleAction(ValidationRule, "refuse")
+		log.WithField("findings", findings).Warn("container refused: another plugin's adjustment breaks the validation policy")
+		return err
+	case err != nil:
+		result = "error"
+		return p.onValidateFailure(pol, log, err)
+	case len(findings) > 0:
+		result = "audit"
+		p.cfg.Recorder.RuleAction(ValidationRule, "audit")
+		log.WithField("findings", findings).Info("validation findings (audit mode): another plugin's adjustment breaks the validation policy")
+	}
+	return nil
+}
+
+// validate runs the engine, turning a panic into an internal error.
+func (p *Plugin) validate(pol *policy.Policy, req *api.ValidateContainerAdjustmentRequest) (f []engine.Finding, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("%w: validation panic: %v", errInternal, r)
+		}
+	}()
+	return engine.ValidateAdjustment(pol, req)
+}
+
+// onValidateFailure applies failurePolicy to a validation that could not
+// be carried out.
+func (p *Plugin) onValidateFailure(pol *policy.Policy, log *logrus.Entry, err error) error {
+	log = log.WithField("failurePolicy", pol.FailurePolicy).WithError(err)
+	if pol.FailurePolicy == policy.FailureFail {
+		log.Error("refusing container: validation failed")
+		return fmt.Errorf("specguard could not validate the NRI adjustments (failurePolicy: fail): %w", err)
+	}
+	log.Error("allowing container: validation failed")
+	return nil
+}
