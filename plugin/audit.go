@@ -23,9 +23,9 @@ type AuditRecord struct {
 	Violations   []engine.Violation  `json:"violations,omitempty"`
 }
 
-// record logs a decision once and feeds the metrics. Decisions that
-// changed nothing beyond the built-in metadata are logged at debug only.
-func (p *Plugin) record(pod *api.PodSandbox, c *api.Container, a restarts.Assignment, d *engine.Decision) {
+// countDecision feeds the metrics; it is cheap and runs before the reply,
+// so a scrape right after a container was created already counts it.
+func (p *Plugin) countDecision(d *engine.Decision) {
 	for _, t := range d.Trace {
 		if t.Rule != engine.RuleMetadata && t.Action != "match" {
 			p.cfg.Recorder.RuleAction(t.Rule, t.Action)
@@ -34,6 +34,13 @@ func (p *Plugin) record(pod *api.PodSandbox, c *api.Container, a restarts.Assign
 	for _, v := range d.Refusals {
 		p.cfg.Recorder.Refusal(v.Rule)
 	}
+}
+
+// logDecision logs a decision once and hands it to the audit trail.
+// Decisions that changed nothing beyond the built-in metadata are logged
+// at debug only. Formatting the trace is the costly part of a request, so
+// the plugin runs this after the reply.
+func (p *Plugin) logDecision(pod *api.PodSandbox, c *api.Container, a restarts.Assignment, d *engine.Decision) {
 	rec := AuditRecord{
 		Pod: pod.GetNamespace() + "/" + pod.GetName(), PodUID: pod.GetUid(), Container: c.GetName(), ContainerID: c.GetId(),
 		Allowed: d.Allowed, Reason: d.Reason, RestartCount: a.Count, CountSource: a.Source,

@@ -201,9 +201,10 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 	if err != nil {
 		return p.onFailure(pol, pod, c, err)
 	}
-	// Metrics and the audit log are written after the reply: every
-	// container creation on the node waits for this handler.
-	p.records.add(func() { p.record(pod, c, a, d) })
+	p.countDecision(d)
+	// The audit log line is written after the reply: every container
+	// creation on the node waits for this handler.
+	p.records.add(func() { p.logDecision(pod, c, a, d) })
 	if !d.Allowed {
 		return nil, errors.New(d.Reason)
 	}
