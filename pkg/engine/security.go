@@ -385,9 +385,22 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 			}
 		}
 		if !allowed {
-			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), globList(r.Security.SysctlsAllow)))
+			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), sysctlAllowList(r.Security.SysctlsAllow)))
 		}
 	}
+}
+
+func sysctlAllowList(gs []policy.Glob) string {
+	if len(gs) == len(policy.SafeSysctls) {
+		same := true
+		for i, g := range gs {
+			same = same && g.String() == policy.SafeSysctls[i]
+		}
+		if same {
+			return "the Kubernetes safe set"
+		}
+	}
+	return globList(gs)
 }
 
 // SysctlDotted converts a sysctl name to its dotted form the way the

@@ -50,6 +50,7 @@ type runtime struct {
 	inner  string // where the adaptation listens
 	relay  *relay
 	nri    *adaptation.Adaptation
+	opts   []adaptation.Option // extra runtime options, kept across restart
 
 	mu     sync.Mutex
 	pods   map[string]*api.PodSandbox
@@ -59,6 +60,13 @@ type runtime struct {
 
 func newRuntime(t *testing.T) *runtime {
 	t.Helper()
+	return newRuntimeWith(t)
+}
+
+// newRuntimeWith is newRuntime with extra adaptation options, for example
+// adaptation.WithDefaultValidator as containerd's default_validator sets it.
+func newRuntimeWith(t *testing.T, opts ...adaptation.Option) *runtime {
+	t.Helper()
 	// A short path: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "nri-")
 	if err != nil {
@@ -66,7 +74,7 @@ func newRuntime(t *testing.T) *runtime {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	r := &runtime{t: t, dir: dir, socket: filepath.Join(dir, "nri.sock"), inner: filepath.Join(dir, "rt.sock"),
-		pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}}
+		pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}, opts: opts}
 	r.start()
 	return r
 }
@@ -92,8 +100,8 @@ func (r *runtime) start() {
 	updateFn := func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
 		return nil, nil
 	}
-	nri, err := adaptation.New("containerd", "v2.4.2", syncFn, updateFn,
-		adaptation.WithSocketPath(r.inner), adaptation.WithPluginPath(empty), adaptation.WithPluginConfigPath(empty))
+	nri, err := adaptation.New("containerd", "v2.4.2", syncFn, updateFn, append([]adaptation.Option{
+		adaptation.WithSocketPath(r.inner), adaptation.WithPluginPath(empty), adaptation.WithPluginConfigPath(empty)}, r.opts...)...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
