@@ -28,6 +28,7 @@ const (
 	ContainerName = "web"
 	Image         = "registry.example/shop/web:1.4.2"
 	LogsDir       = "/var/log/pods"
+	sandboxPID    = 4242 // the pause process of the benchmark pod
 )
 
 // matched are the rules that apply to the request: env templates (the
@@ -238,6 +239,13 @@ func request(name, uid, sandboxID, containerID string, restartCount int) (*api.P
 		{"/dev/shm", sandboxDir + "/shm"},
 	} {
 		c.Mounts = append(c.Mounts, &api.Mount{Destination: mnt.dst, Source: mnt.src, Type: "bind", Options: []string{"rbind", "rprivate", "rw"}})
+	}
+	// criview joins the sandbox's namespaces as /proc/1/ns/*, which is the
+	// host's (pid 1) to the security checks; a real sandbox has its own pid.
+	for _, ns := range c.Linux.Namespaces {
+		if rest, ok := strings.CutPrefix(ns.Path, "/proc/1/ns/"); ok {
+			ns.Path = "/proc/" + strconv.Itoa(sandboxPID) + "/ns/" + rest
+		}
 	}
 	c.Linux.CgroupsPath = "kubepods-burstable-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice:cri-containerd:" + containerID
 	return sb, c
