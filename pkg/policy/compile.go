@@ -32,8 +32,11 @@ type Policy struct {
 	Validation    *ValidationRules
 
 	// Rules whose namespace selector is all literals are indexed by
-	// namespace; the rest are always candidates.
+	// namespace; rules whose every pattern starts with a literal character
+	// (team-*, batch-?-x) by that first byte; the rest are always
+	// candidates.
 	byNamespace  map[string][]int32
+	byFirstByte  [256][]int32
 	anyNamespace []int32
 }
 
@@ -621,7 +624,7 @@ func (p *Policy) index() {
 			}
 		}
 		if !literal {
-			p.anyNamespace = append(p.anyNamespace, int32(i))
+			p.indexByFirstByte(int32(i), r.namespaces)
 			continue
 		}
 		for _, g := range r.namespaces {
@@ -629,6 +632,28 @@ func (p *Policy) index() {
 			if l := p.byNamespace[ns]; len(l) == 0 || l[len(l)-1] != int32(i) {
 				p.byNamespace[ns] = append(l, int32(i))
 			}
+		}
+	}
+}
+
+// indexByFirstByte files rule i under the first byte of each namespace
+// pattern, or under any namespace when a pattern (or the absent
+// selector) can match a namespace starting with any byte.
+func (p *Policy) indexByFirstByte(i int32, namespaces []Glob) {
+	for _, g := range namespaces {
+		if pre := g.pattern[:strings.IndexAny(g.pattern+"*", "*?")]; pre == "" {
+			p.anyNamespace = append(p.anyNamespace, i)
+			return
+		}
+	}
+	if len(namespaces) == 0 {
+		p.anyNamespace = append(p.anyNamespace, i)
+		return
+	}
+	for _, g := range namespaces {
+		b := g.pattern[0]
+		if l := p.byFirstByte[b]; len(l) == 0 || l[len(l)-1] != i {
+			p.byFirstByte[b] = append(l, i)
 		}
 	}
 }
@@ -647,14 +672,21 @@ func (p *Policy) Candidates(namespace string, buf []int32) []int32 {
 // many the policy has.
 func (p *Policy) EachCandidate(namespace string) iter.Seq[int32] {
 	return func(yield func(int32) bool) {
-		a, b := p.byNamespace[namespace], p.anyNamespace
-		for len(a) > 0 || len(b) > 0 {
-			var i int32
-			if len(b) == 0 || (len(a) > 0 && a[0] < b[0]) {
-				i, a = a[0], a[1:]
-			} else {
-				i, b = b[0], b[1:]
+		// Three sorted lists with no rule in two of them: merge in order.
+		a, b, c := p.byNamespace[namespace], p.anyNamespace, []int32(nil)
+		if namespace != "" {
+			c = p.byFirstByte[namespace[0]]
+		}
+		for len(a) > 0 || len(b) > 0 || len(c) > 0 {
+			l := &a
+			if len(*l) == 0 || (len(b) > 0 && b[0] < (*l)[0]) {
+				l = &b
 			}
+			if len(*l) == 0 || (len(c) > 0 && c[0] < (*l)[0]) {
+				l = &c
+			}
+			i := (*l)[0]
+			*l = (*l)[1:]
 			if !yield(i) {
 				return
 			}

@@ -131,8 +131,16 @@ spec:
 			t.Fatalf("got %v want %v", got, want)
 		}
 	}
-	if got := p.Candidates("zzz", nil); len(got) != 2 || got[0] != 1 || got[1] != 3 {
+	// "a*" cannot match a namespace that does not start with "a": indexed
+	// by first byte, it is not a candidate for "zzz" but is for "ab".
+	if got := p.Candidates("zzz", nil); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("zzz: %v", got)
+	}
+	if got := p.Candidates("ab", nil); len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Fatalf("ab: %v", got)
+	}
+	if got := p.Candidates("", nil); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("empty namespace: %v", got)
 	}
 }
 
