@@ -224,8 +224,7 @@ func ownSecurityChanges(p *policy.Policy, pod *api.PodSandbox, c *api.Container)
 	x := &decider{p: p, req: &Request{Pod: pod, Container: c}, d: &Decision{Allowed: true, Adjustment: adj}, adj: adj}
 	subj := policy.Subject{Namespace: pod.GetNamespace(), PodLabels: pod.GetLabels(), Container: c.GetName(),
 		Image: imageOf(c), RuntimeHandler: pod.GetRuntimeHandler()}
-	var buf [32]int32
-	for _, i := range p.Candidates(subj.Namespace, buf[:0]) {
+	for i := range p.EachCandidate(subj.Namespace) {
 		r := p.Rules[i]
 		if r.Security == nil || r.Mode != policy.ModeEnforce || !r.Matches(&subj) {
 			continue
