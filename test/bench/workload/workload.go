@@ -289,7 +289,13 @@ func clonePod(p *api.PodSandbox, name, uid, id string) *api.PodSandbox {
 func CloneContainer(c *api.Container, pod *api.PodSandbox, id, name string, restartCount int) *api.Container {
 	out := &api.Container{Id: id, PodSandboxId: pod.Id, Name: name, State: c.State,
 		Labels: copyMap(c.Labels), Annotations: copyMap(c.Annotations),
-		Args: c.Args, Env: c.Env, Mounts: c.Mounts, Image: c.Image, User: c.User, Linux: c.Linux}
+		Args: c.Args, Env: c.Env, Image: c.Image, User: c.User, Linux: c.Linux}
+	// The kubelet's and containerd's files for the pod are under its UID
+	// and sandbox ID.
+	ids := strings.NewReplacer(c.Annotations[kubelet.CRISandboxIDAnnotation], pod.Id, c.Labels[kubelet.PodUIDLabel], pod.Uid)
+	for _, m := range c.Mounts {
+		out.Mounts = append(out.Mounts, &api.Mount{Destination: m.Destination, Source: ids.Replace(m.Source), Type: m.Type, Options: m.Options})
+	}
 	out.Labels[kubelet.PodNameLabel], out.Labels[kubelet.PodUIDLabel] = pod.Name, pod.Uid
 	out.Labels[kubelet.ContainerNameLabel] = name
 	out.Annotations[kubelet.CRISandboxIDAnnotation] = pod.Id
