@@ -55,7 +55,9 @@ func TestExplainRequestJSON(t *testing.T) {
 	req := filepath.Join(dir, "req.json")
 	os.WriteFile(req, []byte(`{"pod": {"id": "sb1", "name": "web-0", "namespace": "team-a", "uid": "u1", "labels": {"tier": "web", "team": "blue"}, "runtime_handler": "runc"},
  "container": {"id": "c1", "name": "app", "image": {"name": "registry.example/app:1"}, "annotations": {"io.kubernetes.container.restartCount": "2"},
-   "linux": {"resources": {"memory": {"limit": {"value": "3221225472"}}}}}}`), 0o644)
+   "user": {"uid": 1000, "gid": 1000},
+   "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}],
+     "resources": {"memory": {"limit": {"value": "3221225472"}}}}}}`), 0o644)
 	code, out, errs := runCLI(t, "explain", "--config", "../../pkg/policy/testdata/contract.yaml", "--request", req, "-o", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
