@@ -284,16 +284,21 @@ func (p *Plugin) runDecide(job decideJob) (r decideResult) {
 	return decideResult{d: p.cfg.Decide(job.pol, job.req)}
 }
 
-// recordQueue runs record functions in order on one goroutine that exists
-// only while there is a backlog. Past maxBacklog the caller records
+// recordQueue runs record functions in order on one goroutine, which
+// stays for recordIdle after the last one so that its stack, grown to the
+// log formatter's depth, is reused. Past maxBacklog the caller records
 // synchronously, so a flood slows requests rather than growing memory.
 type recordQueue struct {
 	mu      sync.Mutex
 	pending []func()
 	running bool
+	wake    chan struct{}
 }
 
-const maxBacklog = 1024
+const (
+	maxBacklog = 1024
+	recordIdle = 30 * time.Second
+)
 
 func (q *recordQueue) add(f func()) {
 	q.mu.Lock()
@@ -303,27 +308,47 @@ func (q *recordQueue) add(f func()) {
 		return
 	}
 	q.pending = append(q.pending, f)
-	start := !q.running
+	if q.wake == nil {
+		q.wake = make(chan struct{}, 1)
+	}
+	start, wake := !q.running, q.wake
 	q.running = true
 	q.mu.Unlock()
 	if start {
-		go q.drain()
+		go q.drain(wake)
+		return
+	}
+	select {
+	case wake <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 }
 
-func (q *recordQueue) drain() {
+func (q *recordQueue) drain(wake <-chan struct{}) {
+	idle := time.NewTimer(recordIdle)
+	defer idle.Stop()
 	for {
 		q.mu.Lock()
 		batch := q.pending
 		q.pending = nil
-		if len(batch) == 0 {
-			q.running = false
-			q.mu.Unlock()
-			return
-		}
 		q.mu.Unlock()
 		for _, f := range batch {
 			f()
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		idle.Reset(recordIdle)
+		select {
+		case <-wake:
+		case <-idle.C:
+			q.mu.Lock()
+			if len(q.pending) == 0 {
+				q.running = false
+				q.mu.Unlock()
+				return
+			}
+			q.mu.Unlock()
 		}
 	}
 }
