@@ -11,15 +11,17 @@ BENCH_E2E ?= 1
 
 .PHONY: bench
 
-bench: build ## benchmarks against PRODUCT.md's targets, -count=$(BENCH_COUNT): prints one table of every figure, ratio and spread
+bench: build ## benchmarks vs PRODUCT.md targets (BENCH_COUNT=5 runs, BENCH_E2E=0 skips real containerd): one table of every figure, ratio, spread
 	@mkdir -p $(dir $(BENCH_OUT))
 	@{ \
 	  $(GO) test -run '^$$' -bench 'Decide' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/engine/ && \
 	  $(GO) test -run '^$$' -bench 'CreateContainer|Handler' -benchtime 3000x -count $(BENCH_COUNT) ./test/bench/ && \
 	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'Startup' -benchtime 20x -count $(BENCH_COUNT) ./test/bench/ && \
 	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'TrackedMemory' -benchtime 1x -count $(BENCH_COUNT) ./test/bench/ && \
-	  if [ "$(BENCH_E2E)" = 1 ]; then hack/tools.sh >/dev/null && SPECGUARD_BIN=$(CURDIR)/$(BIN) \
-	    $(GO) test -run '^$$' -bench 'ContainerdCreate' -benchtime 60x -count $(BENCH_COUNT) -timeout 30m ./test/bench/; fi; \
+	  if [ "$(BENCH_E2E)" = 1 ]; then \
+	    hack/tools.sh >/dev/null 2>&1 || echo "# make tools failed: BenchmarkContainerdCreate skips itself"; \
+	    SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'ContainerdCreate' -benchtime 60x -count $(BENCH_COUNT) -timeout 30m ./test/bench/; \
+	  fi; \
 	} > $(BENCH_OUT) 2>&1 || { cat $(BENCH_OUT); exit 1; }
 	@echo "# nproc: $$(nproc); $$(grep -m1 'model name' /proc/cpuinfo); $$(uptime)"
 	@$(GO) run ./test/bench/cmd/benchtable < $(BENCH_OUT)
