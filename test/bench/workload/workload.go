@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 
 	"github.com/specguard/specguard/pkg/criview"
+	"github.com/specguard/specguard/pkg/engine"
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/policy"
 )
@@ -247,6 +248,16 @@ func request(name, uid, sandboxID, containerID string, restartCount int) (*api.P
 			ns.Path = "/proc/" + strconv.Itoa(sandboxPID) + "/ns/" + rest
 		}
 	}
+	// containerd's defaults in every container's spec: its mounts and, for
+	// RuntimeDefault, the whole seccomp profile (most of the request's size).
+	c.Mounts = append(defaultMounts(), c.Mounts...)
+	if c.Linux.GetSeccompProfile().GetProfileType() == api.SecurityProfile_RUNTIME_DEFAULT {
+		prof, err := engine.RuntimeDefaultSeccomp()
+		if err != nil {
+			panic(err)
+		}
+		c.Linux.SeccompPolicy = prof
+	}
 	c.Linux.CgroupsPath = "kubepods-burstable-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice:cri-containerd:" + containerID
 	return sb, c
 }
@@ -303,6 +314,19 @@ func CloneContainer(c *api.Container, pod *api.PodSandbox, id, name string, rest
 	out.Annotations[kubelet.CRIContainerNameAnnotation] = name
 	out.Annotations[kubelet.ContainerRestartCountAnnotation] = strconv.Itoa(restartCount)
 	return out
+}
+
+// defaultMounts are the mounts containerd puts in every container's spec
+// before the CRI config's, as NRI reports them.
+func defaultMounts() []*api.Mount {
+	return []*api.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+	}
 }
 
 func copyMap(m map[string]string) map[string]string {
