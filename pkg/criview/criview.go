@@ -19,7 +19,7 @@ import (
 const (
 	SandboxID   = "explain-sandbox"
 	ContainerID = "explain-container"
-	sandboxPID  = 1
+	sandboxPID  = 4242 // any pid but 1: /proc/1/ns/* is the host's namespaces
 )
 
 // Pod returns the sandbox as containerd reports it to NRI plugins.
