@@ -91,7 +91,7 @@ func (p *countingNoop) CreateContainer(_ context.Context, pod *api.PodSandbox, c
 
 // BenchmarkContainerdCreate times CRI CreateContainer on a real containerd
 // (the e2e stack of test/e2e/harness: containerd 2.4.2, runc, NRI enabled)
-// in three conditions, in rotating rounds of containerdRound creations so
+// in four conditions, in rotating rounds of containerdRound creations so
 // that all see the same machine:
 //
 //   - without: no NRI plugin connected (containerd then skips NRI);
@@ -126,7 +126,12 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	// The stack's pods use the host network (no CNI here), which the
 	// workload's tenant-safety-net rule would refuse; every other check
 	// stays on.
-	pol := strings.Replace(string(workload.Policy(100)), "hostNamespaces: deny\n      hostPaths", "hostNamespaces: allow\n      hostPaths", 1)
+	deny := "hostNamespaces: deny\n      hostPaths"
+	pol := string(workload.Policy(100))
+	if !strings.Contains(pol, deny) {
+		b.Fatalf("the workload policy's tenant-safety-net rule no longer has %q", deny)
+	}
+	pol = strings.Replace(pol, deny, "hostNamespaces: allow\n      hostPaths", 1)
 	policyPath := filepath.Join(s.Dir, "policy.yaml")
 	if err := os.WriteFile(policyPath, []byte(pol), 0o644); err != nil {
 		b.Fatal(err)
