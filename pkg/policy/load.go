@@ -192,6 +192,10 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 	case t == valueType:
 		if n.Kind != yamlv3.ScalarNode {
 			bad("a number or quantity")
+		} else if isInteger(n.Value) {
+			if _, err := strconv.ParseInt(n.Value, 10, 64); err != nil {
+				bad("an integer in range")
+			}
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yamlv3.MappingNode {
@@ -250,7 +254,10 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 				bad("true or false")
 			}
 		case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint64, reflect.Uint32:
-			if n.Tag != "!!int" {
+			if isInteger(n.Value) && n.Tag != "!!int" {
+				// YAML reads integers beyond 64 bits as floats.
+				bad("an integer in range")
+			} else if n.Tag != "!!int" {
 				bad("an integer")
 			} else if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil && t.Kind() != reflect.Uint64 {
 				bad("an integer in range")
@@ -306,4 +313,18 @@ func suggest(k string, fields map[string]reflect.Type) string {
 		}
 	}
 	return ""
+}
+
+// isInteger reports whether s is written as a decimal integer.
+func isInteger(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,129 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodPolicy = "apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: good\n    env: [{name: A, value: \"1\"}]\n"
+
+// badPolicies is the documented bad-input table (docs/reliability.md):
+// each must be refused with a message naming the problem.
+func badPolicies() map[string]struct {
+	doc  string
+	want string
+} {
+	deepList := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
+	deepMap := strings.Repeat("{a: ", 10000) + "1" + strings.Repeat("}", 10000)
+	laughs := "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+	return map[string]struct {
+		doc  string
+		want string
+	}{
+		"deep list":          {"spec: " + deepList + "\n", ""},
+		"deep map":           {"spec: " + deepMap + "\n", ""},
+		"billion laughs":     {laughs, ""},
+		"aliases in a spec":  {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  node: &n {name: x}\n  metadata: *n\n", "aliases are not allowed"},
+		"invalid utf-8":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  mode: \"\xff\xfe\"\n", ""},
+		"NUL byte":           {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    env: [{name: A, value: \"x\\0y\"}]\n", "NUL"},
+		"overflowing number": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {pids: {limit: {max: 99999999999999999999999}}}\n", "want an integer in range, got \"99999999999999999999999\""},
+		"overflowing rlimit": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {rlimits: [{type: RLIMIT_NOFILE, soft: 1, hard: 99999999999999999999999}]}\n", "want an integer in range"},
+		"huge quantity":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: 9999999Ei}}}\n", "whole number"},
+		"enormous string":    {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: " + strings.Repeat("r", 1<<20) + "\n", "spec.rules[0].name"},
+		"enormous document":  {strings.Repeat("#", MaxDocumentSize+1), "larger than"},
+		"template bomb":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    env: [{name: A, value: \"{{ range $i := .Pod.Labels }}{{ end }}{{ .Nope.Deeper }}\"}]\n", "bad template"},
+	}
+}
+
+func TestBadPoliciesAreRefusedClearly(t *testing.T) {
+	for name, c := range badPolicies() {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Parse("bad.yaml", []byte(c.doc))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "bad.yaml") {
+				t.Fatalf("error does not name the file or wrap ErrInvalid: %v", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not say %q", truncate(err.Error(), 300), c.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
+	}
+}
+
+// TestBadReloadsKeepTheLastGoodPolicy: whatever happens to the file, the
+// policy in force stays the last good one.
+func TestBadReloadsKeepTheLastGoodPolicy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(path, []byte(goodPolicy), 0o644)
+	s, err := NewStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []error
+	s.OnReload = func(_ *Policy, err error) { reports = append(reports, err) }
+	good := s.Current()
+	steps := map[string]func(){
+		"truncated mid-write": func() { os.WriteFile(path, []byte(goodPolicy[:40]), 0o644) },
+		"deleted":             func() { os.Remove(path) },
+		"replaced by a dir":   func() { os.Remove(path); os.Mkdir(path, 0o755) },
+		"billion laughs":      func() { os.RemoveAll(path); os.WriteFile(path, []byte(badPolicies()["billion laughs"].doc), 0o644) },
+	}
+	for name, step := range steps {
+		step()
+		if _, err := s.Reload(); err == nil {
+			t.Errorf("%s: reload accepted", name)
+		}
+		if s.Current() != good {
+			t.Fatalf("%s: the last good policy was replaced", name)
+		}
+	}
+	if len(reports) != len(steps) {
+		t.Errorf("OnReload reported %d failures, want %d", len(reports), len(steps))
+	}
+	os.RemoveAll(path)
+	os.WriteFile(path, []byte(strings.Replace(goodPolicy, "good", "better", 1)), 0o644)
+	if _, err := s.Reload(); err != nil || s.Current().Rules[0].Name != "better" {
+		t.Fatalf("a good policy after bad ones: %v", err)
+	}
+}
+
+func TestTenThousandRulesLoadInBoundedTime(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
+	for i := 0; i < 10000; i++ {
+		b.WriteString("  - name: r" + itoa(i) + "\n    match: {namespaces: [ns-" + itoa(i) + "]}\n    resources: {memory: {limit: {max: 1Gi}}}\n")
+	}
+	start := time.Now()
+	p, err := Parse("big.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := time.Since(start)
+	t.Logf("10,000 rules parsed and compiled in %v", d)
+	if len(p.Rules) != 10000 || d > 20*time.Second {
+		t.Fatalf("%d rules in %v", len(p.Rules), d)
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	s := ""
+	for n > 0 {
+		s = string(rune('0'+n%10)) + s
+		n /= 10
+	}
+	return s
+}
