@@ -108,7 +108,9 @@ func (r *runtime) start() {
 	if err := nri.Start(); err != nil {
 		r.t.Fatal(err)
 	}
+	r.mu.Lock()
 	r.nri = nri
+	r.mu.Unlock()
 	r.t.Cleanup(nri.Stop)
 	r.relay = newRelay(r.t, r.socket, r.inner)
 	r.t.Cleanup(r.relay.close)
@@ -120,7 +122,7 @@ func (r *runtime) start() {
 // connections open, so the relay in front of it closes them.
 func (r *runtime) restart() {
 	r.relay.close()
-	r.nri.Stop()
+	r.rt().Stop()
 	r.start()
 }
 
@@ -154,7 +156,7 @@ func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Cont
 	if mutate != nil {
 		mutate(c)
 	}
-	resp, err := r.nri.CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod, Container: c})
+	resp, err := r.rt().CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod, Container: c})
 	if err != nil {
 		return c, nil, err
 	}
@@ -165,7 +167,7 @@ func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Cont
 	r.mu.Lock()
 	r.ctrs[c.Id] = c
 	r.mu.Unlock()
-	if err := r.nri.PostCreateContainer(context.Background(), &adaptation.PostCreateContainerRequest{Pod: pod, Container: c}); err != nil {
+	if err := r.rt().PostCreateContainer(context.Background(), &adaptation.PostCreateContainerRequest{Pod: pod, Container: c}); err != nil {
 		r.t.Fatalf("PostCreateContainer: %v", err)
 	}
 	return c, adj, nil
@@ -176,7 +178,7 @@ func (r *runtime) remove(pod *api.PodSandbox, c *api.Container) {
 	delete(r.ctrs, c.Id)
 	r.mu.Unlock()
 	c.State = api.ContainerState_CONTAINER_STOPPED
-	if err := r.nri.RemoveContainer(context.Background(), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
+	if err := r.rt().RemoveContainer(context.Background(), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
 		r.t.Fatalf("RemoveContainer: %v", err)
 	}
 }
@@ -190,7 +192,7 @@ func (r *runtime) removePod(pod *api.PodSandbox) {
 		}
 	}
 	r.mu.Unlock()
-	if err := r.nri.RemovePodSandbox(context.Background(), &adaptation.RemovePodSandboxRequest{Pod: pod}); err != nil {
+	if err := r.rt().RemovePodSandbox(context.Background(), &adaptation.RemovePodSandboxRequest{Pod: pod}); err != nil {
 		r.t.Fatalf("RemovePodSandbox: %v", err)
 	}
 }
@@ -303,4 +305,11 @@ func envValue(adj *api.ContainerAdjustment, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// rt is the current runtime half; restart replaces it.
+func (r *runtime) rt() *adaptation.Adaptation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nri
 }
