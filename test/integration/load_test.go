@@ -60,7 +60,7 @@ func TestLoadWithChurnStaysFlat(t *testing.T) {
 		}
 	}
 
-	const workers, rounds = 4, 10
+	const workers, rounds, warmup = 4, 50, 5
 	var requests countingInt
 	// round runs one burst of churn on every worker: each makes pods,
 	// restarts their containers a few times (stop, remove, create again,
@@ -88,11 +88,12 @@ func TestLoadWithChurnStaysFlat(t *testing.T) {
 	}
 
 	start := time.Now()
-	round(0) // warm-up: let the heap and pools reach their working size
-	round(1)
+	for n := 0; n < warmup; n++ {
+		round(n) // warm-up: let the heap and pools reach their working size
+	}
 	goruntime.GC()
 	earlyRSS, earlyG, earlyLocal := vmRSS(t, pid), metric(t, addr, "go_goroutines"), goruntime.NumGoroutine()
-	for n := 2; n < rounds; n++ {
+	for n := warmup; n < rounds; n++ {
 		round(n)
 	}
 	lateRSS, lateG, lateLocal := vmRSS(t, pid), metric(t, addr, "go_goroutines"), goruntime.NumGoroutine()
