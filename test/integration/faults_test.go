@@ -1,9 +1,14 @@
 package integration
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 )
@@ -64,4 +69,160 @@ func TestChurnThroughRestartsAndDrops(t *testing.T) {
 	if last != 299 {
 		t.Fatalf("last count %d, want 299", last)
 	}
+}
+
+// TestPolicyFileFaults does to the policy file what editors, ConfigMap
+// updates, full disks and careless admins do. Whatever happens, the plugin
+// keeps answering with the last good policy, and the log says why a
+// reload was refused; a good file put back takes effect.
+func TestPolicyFileFaults(t *testing.T) {
+	r := newRuntime(t)
+	addr := freeAddr(t)
+	doc := func(v string) string {
+		return "apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: v" + v +
+			"\n    env: [{name: VERSION, value: \"" + v + "\"}]\n"
+	}
+	path := filepath.Join(r.dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte(doc("1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := r.startPlugin("--config", path, "--metrics-addr", addr)
+	pod := r.addPod("web-0", "shop", "uid-pf", nil)
+	var prev *api.Container
+	version := func() string {
+		t.Helper()
+		c, adj, err := r.create(pod, "app", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != nil {
+			r.remove(pod, prev)
+		}
+		prev = c
+		v, _ := envValue(adj, "VERSION")
+		return v
+	}
+	refused := func(why string) {
+		t.Helper()
+		n := strings.Count(p.Logs(), "policy reload refused")
+		waitLogCount(t, p, "policy reload refused", n+1)
+		last := p.Logs()[strings.LastIndex(p.Logs(), "policy reload refused"):]
+		if !strings.Contains(last, why) {
+			t.Errorf("the log does not say %q:\n%s", why, last)
+		}
+	}
+	if v := version(); v != "1" {
+		t.Fatalf("VERSION = %q", v)
+	}
+
+	steps := []struct {
+		name string
+		do   func()
+		why  string // in the refusal's log line; "" means the reload succeeds
+		want string // VERSION after the step
+	}{
+		{"deleted", func() { os.Remove(path) }, "no such file or directory", "1"},
+		{"made unreadable (a directory in its place)", func() { os.Mkdir(path, 0o755) }, "is a directory", "1"},
+		{"truncated mid-write", func() {
+			os.RemoveAll(path)
+			full := doc("2")
+			os.WriteFile(path, []byte(full[:len(full)-12]), 0o644)
+		}, "policy.yaml", "1"},
+		{"write completed", func() { os.WriteFile(path, []byte(doc("2")), 0o644) }, "", "2"},
+		{"replaced atomically", func() {
+			os.WriteFile(path+".tmp", []byte(doc("3")), 0o644)
+			os.Rename(path+".tmp", path)
+		}, "", "3"},
+		{"replaced atomically by garbage", func() {
+			os.WriteFile(path+".tmp", []byte("\x00\xff{{{{"), 0o644)
+			os.Rename(path+".tmp", path)
+		}, "policy.yaml", "3"},
+		{"emptied", func() { os.WriteFile(path, nil, 0o644) }, "policy.yaml", "3"},
+	}
+	for _, s := range steps {
+		reloaded := strings.Count(p.Logs(), "policy reloaded")
+		s.do()
+		if s.why != "" {
+			refused(s.why)
+		} else {
+			waitLogCount(t, p, "policy reloaded", reloaded+1)
+		}
+		if v := version(); v != s.want {
+			t.Fatalf("%s: VERSION = %q, want %q\n%s", s.name, v, s.want, p.Logs())
+		}
+	}
+	_, body := get(t, "http://"+addr+"/metrics")
+	if !strings.Contains(body, `specguard_policy_reloads_total{result="failure"} 5`) {
+		t.Errorf("no failed reloads in the metrics:\n%s", grepLines(body, "policy_reloads"))
+	}
+	if code, _ := get(t, "http://"+addr+"/readyz"); code != 200 {
+		t.Errorf("readyz = %d with the last good policy in force", code)
+	}
+}
+
+// TestTenThousandRulePolicy: a huge policy starts, hot-reloads and answers
+// in bounded time (generous bounds: the race detector and a busy CI box).
+func TestTenThousandRulePolicy(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("  rules:\n")
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&b, "  - name: r%d\n    match: {namespaces: [ns-%d], podLabels: {matchLabels: {app: a%d}}}\n"+
+			"    env: [{name: R, value: \"{{ .Pod.Name }}-%d\"}]\n    resources: {memory: {limit: {default: 128Mi, max: 1Gi}}}\n", i, i, i, i)
+	}
+	r := newRuntime(t)
+	path := writePolicy(t, r.dir, b.String())
+	start := time.Now()
+	p := r.startPlugin("--config", path)
+	startup := time.Since(start)
+	pod := r.addPod("a9999", "ns-9999", "uid-big", nil)
+	start = time.Now()
+	_, adj, err := r.create(pod, "app", nil)
+	first := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := envValue(adj, "R"); v != "a9999-9999" {
+		t.Fatalf("R = %q: the last rule did not apply", v)
+	}
+	// Hot reload of the same size.
+	os.WriteFile(path+".tmp", []byte(strings.Replace(string(mustRead(t, path)), "name: r0\n", "name: r0b\n", 1)), 0o644)
+	start = time.Now()
+	os.Rename(path+".tmp", path)
+	waitLogCount(t, p, "policy reloaded", 1)
+	reload := time.Since(start)
+	t.Logf("10,000 rules (%d KiB): registered in %v, first CreateContainer in %v, hot reload in %v",
+		b.Len()>>10, startup.Round(time.Millisecond), first.Round(time.Microsecond), reload.Round(time.Millisecond))
+	if startup > 10*time.Second || first > time.Second || reload > 10*time.Second {
+		t.Fatalf("too slow: startup %v, first create %v, reload %v", startup, first, reload)
+	}
+}
+
+func waitLogCount(t *testing.T, p *plugin, s string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(p.Logs(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never said %q %d times:\n%s", s, n, p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
