@@ -67,7 +67,12 @@ const DefaultDeadline = 500 * time.Millisecond
 type Plugin struct {
 	cfg       Config
 	connected atomic.Bool
-	deciders  chan decideJob // idle decision workers take jobs here
+	// validating says whether this connection subscribed to
+	// ValidateContainerAdjustment; unsubscribedWarned is the last policy
+	// whose validation section was found idle for want of it.
+	validating         atomic.Bool
+	unsubscribedWarned atomic.Pointer[policy.Policy]
+	deciders           chan decideJob // idle decision workers take jobs here
 	records   recordQueue
 }
 
@@ -121,11 +126,13 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 	// Validating costs the runtime a copy and a round trip per container,
 	// so specguard is a validator only when the policy asks. The mask holds
 	// for the connection: a validation section added by a reload takes
-	// effect when specguard next connects (restart it); one removed turns
-	// validation into a no-op at once.
-	if p.cfg.Policy.Load().Validation != nil {
+	// effect when specguard next connects (restart it; CreateContainer
+	// warns until then); one removed turns validation into a no-op at once.
+	validating := p.cfg.Policy.Load().Validation != nil
+	if validating {
 		events += ",ValidateContainerAdjustment"
 	}
+	p.validating.Store(validating)
 	return api.ParseEventMask(events)
 }
 
@@ -181,6 +188,9 @@ var ErrDeadline = errors.New("decision deadline exceeded")
 func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
 	pol := p.cfg.Policy.Load()
+	if pol.Validation != nil && !p.validating.Load() {
+		p.warnValidationUnsubscribed(pol)
+	}
 	adj, err := p.createContainer(ctx, pol, pod, c)
 	result := "adjusted"
 	switch {
@@ -194,6 +204,17 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, c *ap
 }
 
 var errInternal = errors.New("internal error")
+
+// warnValidationUnsubscribed says, once per policy, that its validation
+// section is idle: it arrived by a reload on a connection that did not
+// subscribe to ValidateContainerAdjustment (see Configure).
+func (p *Plugin) warnValidationUnsubscribed(pol *policy.Policy) {
+	if p.unsubscribedWarned.Load() == pol || p.unsubscribedWarned.Swap(pol) == pol {
+		return
+	}
+	p.cfg.Log.WithField("policy", pol.Source).Warn("the policy's validation section is not enforced: " +
+		"specguard subscribed to ValidateContainerAdjustment without one; restart specguard to validate other plugins")
+}
 
 func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (adj *api.ContainerAdjustment, err error) {
 	key := storedKeyOf(pod, c)

@@ -165,3 +165,35 @@ func TestValidatorTrustsSpecguardsOwnChanges(t *testing.T) {
 		t.Errorf("adjustment = %v, want the profile and two masks", adj)
 	}
 }
+
+// A validation section that arrives by a reload is idle until specguard
+// reconnects (the event mask is fixed per connection): the container is
+// not validated, and specguard says so once per policy.
+func TestValidationAddedByReloadWarns(t *testing.T) {
+	rig := startNRIRig(t)
+	rig.runStub(hooker{}, "hooker", "10")
+	waitFor(t, "the hooker to register", func() bool {
+		adj, err := rig.create("team-a", "victim")
+		return err == nil && len(adj.GetHooks().GetPrestart()) == 1
+	})
+	logs := &syncBuffer{}
+	l := logrus.New()
+	l.SetOutput(logs)
+	pol := parsePolicy(t, "  mode: enforce\n")
+	rig.runSpecguard(Config{Policy: pol, Log: logrus.NewEntry(l)})
+	rig.waitSpecguard(t)
+	const warning = "the policy's validation section is not enforced"
+	if strings.Contains(logs.String(), warning) {
+		t.Fatalf("warned without a validation section:\n%s", logs)
+	}
+
+	pol.Store(parsePolicy(t, "  validation: {denyHooks: true}\n").Load()) // a reload
+	for range 3 {
+		if _, err := rig.create("team-a", "victim"); err != nil {
+			t.Fatalf("refused on a connection that is not a validator: %v", err)
+		}
+	}
+	if n := strings.Count(logs.String(), warning); n != 1 {
+		t.Errorf("warned %d times, want once per policy:\n%s", n, logs)
+	}
+}
