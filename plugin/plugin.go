@@ -73,7 +73,7 @@ type Plugin struct {
 	validating         atomic.Bool
 	unsubscribedWarned atomic.Pointer[policy.Policy]
 	deciders           chan decideJob // idle decision workers take jobs here
-	records   recordQueue
+	records            recordQueue
 }
 
 // New returns a plugin over cfg.
