@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +264,37 @@ func changedResources(adj *api.ContainerAdjustment) bool {
 	res := adj.GetLinux().GetResources()
 	return res.GetMemory().GetLimit() != nil || res.GetCpu().GetShares() != nil || res.GetCpu().GetQuota() != nil ||
 		res.GetPids() != nil || adj.GetLinux().GetOomScoreAdj() != nil || len(adj.GetRlimits()) > 0
+}
+
+func TestAuditTrailFile(t *testing.T) {
+	r := newRuntime(t)
+	trail := filepath.Join(r.dir, "audit.jsonl")
+	r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy), "--audit-log", trail)
+	r.create(webPod(r, "team-a", "u-t1", nil), "app", nil)                          // adjusted
+	r.create(r.addPod("quiet", "default", "u-t2", nil), "app", nil)                 // nothing beyond metadata
+	r.create(webPod(r, "team-strict", "u-t3", nil), "app", func(c *api.Container) { // refused
+		c.Linux.Resources.Memory.Limit = api.Int64(1 << 30)
+	})
+	var recs []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for len(recs) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		data, _ := os.ReadFile(trail)
+		recs = recs[:0]
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil {
+				recs = append(recs, m)
+			}
+		}
+	}
+	if len(recs) != 2 {
+		t.Fatalf("audit trail has %d records, want 2 (adjusted and refused, not the quiet one): %v", len(recs), recs)
+	}
+	if recs[0]["pod"] != "team-a/web-0" || recs[0]["allowed"] != true || recs[0]["trace"] == nil {
+		t.Errorf("adjusted record = %v", recs[0])
+	}
+	if recs[1]["allowed"] != false || !strings.Contains(recs[1]["reason"].(string), "cap-reject") {
+		t.Errorf("refused record = %v", recs[1])
+	}
 }
