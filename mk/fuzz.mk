@@ -1,13 +1,14 @@
 # Fuzzing: each target for FUZZTIME. Crashers land in the package's
 # testdata/fuzz/<Target>/ and become regression cases of `make unit`.
-FUZZTIME ?= 20s
+FUZZTIME ?= 15s
 FUZZ_TARGETS := \
 	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender \
-	./pkg/engine:FuzzDecide ./pkg/restarts:FuzzRecovery \
+	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
+	./pkg/restarts:FuzzRecovery \
 	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME (default 20s)
+fuzz: ## run every fuzz target for FUZZTIME (default 15s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "==> $$name ($$pkg, $(FUZZTIME))"; \
