@@ -33,9 +33,14 @@ func badPolicies() map[string]struct {
 		"overflowing number": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {pids: {limit: {max: 99999999999999999999999}}}\n", "want an integer in range, got \"99999999999999999999999\""},
 		"overflowing rlimit": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {rlimits: [{type: RLIMIT_NOFILE, soft: 1, hard: 99999999999999999999999}]}\n", "want an integer in range"},
 		"huge quantity":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: 9999999Ei}}}\n", "whole number"},
-		"enormous string":    {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: " + strings.Repeat("r", 1<<20) + "\n", "spec.rules[0].name"},
-		"enormous document":  {strings.Repeat("#", MaxDocumentSize+1), "larger than"},
-		"template bomb":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    env: [{name: A, value: \"{{ range $i := .Pod.Labels }}{{ end }}{{ .Nope.Deeper }}\"}]\n", "bad template"},
+		// Found by FuzzDecide: resource.ParseQuantity takes hours on this.
+		"negative exponent":    {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: 9e-999999999}}}\n", "exponent beyond"},
+		"quoted neg exponent":  {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: \"9e-999999999\"}}}\n", "exponent beyond"},
+		"overflowing exponent": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: \"1e99999999999999999999\"}}}\n", "exponent beyond"},
+		"million-digit number": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: \"0." + strings.Repeat("0", 1<<20) + "1\"}}}\n", "longer than 64"},
+		"enormous string":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: " + strings.Repeat("r", 1<<20) + "\n", "spec.rules[0].name"},
+		"enormous document":    {strings.Repeat("#", MaxDocumentSize+1), "larger than"},
+		"template bomb":        {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    env: [{name: A, value: \"{{ range $i := .Pod.Labels }}{{ end }}{{ .Nope.Deeper }}\"}]\n", "bad template"},
 	}
 }
 

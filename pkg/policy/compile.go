@@ -417,6 +417,10 @@ func parseValue(e *errs, path string, v *Value, f fieldSpec) (int64, bool) {
 		return 0, false
 	}
 	s := strings.TrimSpace(string(*v))
+	if err := checkQuantitySize(s); err != nil {
+		e.add(path, "%v", truncate(err.Error(), 80))
+		return 0, false
+	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
 		e.add(path, "%q is not a number or quantity", truncate(s, 40))

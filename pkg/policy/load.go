@@ -196,6 +196,9 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 			if _, err := strconv.ParseInt(n.Value, 10, 64); err != nil {
 				bad("an integer in range")
 			}
+		} else if err := checkQuantitySize(n.Value); err != nil {
+			// Checked on the text: as a YAML float it would become 0.
+			*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: truncate(err.Error(), 80)})
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yamlv3.MappingNode {
