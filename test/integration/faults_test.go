@@ -53,16 +53,31 @@ func TestChurnThroughRestartsAndDrops(t *testing.T) {
 			// Drop every connection while other requests are in flight.
 			other := r.addPod("noise", "shop", "uid-noise", nil)
 			var wg sync.WaitGroup
+			var answered, unanswered int
+			started := make(chan struct{})
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for j := 0; j < 50; j++ {
-					r.create(other, "noise-"+strconv.Itoa(j), nil) // errors are expected mid-drop
+					if j == 10 {
+						close(started) // the drop comes while the burst goes on
+					}
+					// Errors or answers without specguard are expected mid-drop.
+					if _, adj, err := r.create(other, "noise-"+strconv.Itoa(j), nil); err == nil && adj.GetAnnotations()["specguard.io/restart-count"] != "" {
+						answered++
+					} else {
+						unanswered++
+					}
 				}
 			}()
+			<-started
 			r.restart()
 			wg.Wait()
 			p.waitRegistered()
+			t.Logf("burst across the drop: %d answered by specguard, %d not", answered, unanswered)
+			if answered < 10 {
+				t.Fatalf("only %d of the burst answered before the drop", answered)
+			}
 		}
 		attempt()
 	}
