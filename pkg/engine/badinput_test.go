@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/containerd/nri/pkg/api"
+	"google.golang.org/protobuf/proto"
 )
 
 // Hostile override annotations (docs/reliability.md): each is ignored with
@@ -53,5 +57,68 @@ func TestHostileOverridesAreIgnored(t *testing.T) {
 		if !ignored {
 			t.Errorf("%s: no override-ignored trace", name)
 		}
+	}
+}
+
+// Pod input rendered or quoted into what goes back over NRI (env values,
+// annotations, the violations annotation, the refusal): a long
+// multi-byte annotation cut to length, a template that slices a character
+// in two, a NUL, a value past the render bound. Each is a clear refusal or
+// a valid reply: before, a cut character made the reply unmarshallable
+// and the runtime failed the creation with "string field contains invalid
+// UTF-8" whatever the mode.
+func TestHostileTemplateInputs(t *testing.T) {
+	multibyte := "a" + strings.Repeat("é", 150)
+	for name, c := range map[string]struct {
+		rules, annotation, mount string
+		refusal                  string // "" means allowed
+	}{
+		"audit quotes a cut multi-byte value": {rules: `  - name: watch
+    mode: audit
+    env: [{name: X, value: "{{ .Pod.Annotations.x }}"}]
+    annotations: {add: {example.com/x: "{{ .Pod.Annotations.x }}"}}
+`, annotation: multibyte},
+		"audit quotes a cut multi-byte path": {rules: `  - name: watch
+    mode: audit
+    security: {hostPaths: {allow: ["/data/**"]}}
+`, mount: "/etc/b" + multibyte},
+		"enforce refuses with a cut multi-byte path": {rules: `  - name: guard
+    security: {hostPaths: {allow: ["/data/**"]}}
+`, mount: "/etc/b" + multibyte, refusal: "guard"},
+		"template slices a character": {rules: `  - name: short
+    env: [{name: X, value: "{{ if .Pod.Annotations.x }}{{ slice .Pod.Annotations.x 0 2 }}{{ end }}"}]
+`, annotation: multibyte, refusal: "not valid UTF-8"},
+		"NUL into env": {rules: `  - name: copy
+    env: [{name: X, value: "{{ .Pod.Annotations.x }}"}]
+`, annotation: "a\x00b", refusal: "NUL byte"},
+		"NUL into an annotation is fine": {rules: `  - name: copy
+    annotations: {add: {example.com/x: "{{ .Pod.Annotations.x }}"}}
+`, annotation: "a\x00b"},
+		"past the render bound": {rules: `  - name: copy
+    env: [{name: X, value: "{{ .Pod.Annotations.x }}"}]
+`, annotation: strings.Repeat("x", 1<<20), refusal: "exceeds 16384 bytes"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := mustPolicy(t, "  rules:\n"+c.rules)
+			pod := testPod()
+			pod.Annotations["x"] = c.annotation
+			ctr := testContainer()
+			if c.mount != "" {
+				ctr.Mounts = []*api.Mount{{Source: c.mount, Destination: "/m", Type: "bind", Options: []string{"rbind"}}}
+			}
+			d := Decide(p, &Request{Pod: pod, Container: ctr})
+			if !utf8.ValidString(d.Reason) {
+				t.Errorf("the refusal is not valid UTF-8: %q", d.Reason)
+			}
+			if _, err := proto.Marshal(d.Adjustment); err != nil {
+				t.Errorf("the reply cannot be marshalled: %v", err)
+			}
+			switch {
+			case c.refusal == "" && !d.Allowed:
+				t.Errorf("refused: %s", d.Reason)
+			case c.refusal != "" && (d.Allowed || !strings.Contains(d.Reason, c.refusal)):
+				t.Errorf("allowed=%v, reason %q does not say %q", d.Allowed, clip(d.Reason), c.refusal)
+			}
+		})
 	}
 }

@@ -6,10 +6,12 @@ package engine
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/containerd/nri/pkg/api"
 
@@ -192,11 +194,18 @@ func podRef(pod *api.PodSandbox) string {
 }
 
 // clip bounds untrusted strings quoted in messages.
+// clip shortens s for a message, on a rune boundary: a message goes into
+// the violations annotation or the refusal, both protobuf strings that must
+// stay valid UTF-8.
 func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
+	if len(s) <= 64 {
+		return s
 	}
-	return s
+	n := 64
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func (x *decider) templateData() *policy.TemplateData {
@@ -258,6 +267,10 @@ func (x *decider) applyEnv(r *policy.Rule) {
 	for i := range r.Env {
 		t := &r.Env[i]
 		v, err := t.Render(x.templateData())
+		if err == nil && strings.IndexByte(v, 0) >= 0 {
+			// The runtime could not exec the process with it.
+			err = errors.New("rendered value contains a NUL byte")
+		}
 		if err != nil {
 			x.refuse(r.Name, r.Mode, "env "+t.Name+": "+err.Error())
 			continue
@@ -352,7 +365,9 @@ func (x *decider) finish() {
 		for i, v := range x.d.Violations {
 			parts[i] = v.Rule + ": " + v.Message
 		}
-		x.adj.AddAnnotation(annotations.Violations, strings.Join(parts, "; "))
+		// Findings quote pod input, cut to length: keep the annotation valid
+		// UTF-8 or the reply cannot be marshalled and the creation fails.
+		x.adj.AddAnnotation(annotations.Violations, strings.ToValidUTF8(strings.Join(parts, "; "), "\uFFFD"))
 	}
 	if len(x.d.Refusals) > 0 {
 		x.d.Allowed = false
@@ -360,8 +375,8 @@ func (x *decider) finish() {
 		for i, v := range x.d.Refusals {
 			parts[i] = "rule " + strconv.Quote(v.Rule) + ": " + v.Message
 		}
-		x.d.Reason = "specguard refused container " + x.req.Container.GetName() + " of pod " +
-			podRef(x.req.Pod) + ": " + strings.Join(parts, "; ")
+		x.d.Reason = strings.ToValidUTF8("specguard refused container "+x.req.Container.GetName()+" of pod "+
+			podRef(x.req.Pod)+": "+strings.Join(parts, "; "), "\uFFFD")
 		x.adj = nil
 		x.d.Adjustment = nil
 	}

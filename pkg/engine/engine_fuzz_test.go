@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/containerd/nri/pkg/api"
 	"google.golang.org/protobuf/proto"
@@ -58,7 +59,16 @@ func FuzzDecide(f *testing.F) {
 				Cpu:    &api.LinuxCPU{Shares: api.UInt64(shares)},
 				Pids:   &api.LinuxPids{Limit: pids},
 			}}}
+		// NRI delivers only valid UTF-8 (protobuf strings): for such input
+		// the reply must be sendable.
+		valid := true
+		for _, s := range []string{ns, name, ctr, label, memOverride, sharesOverride} {
+			valid = valid && utf8.ValidString(s)
+		}
 		d := Decide(enforce, &Request{Pod: pod, Container: c})
+		if valid {
+			checkReply(t, d)
+		}
 		if d.Allowed {
 			r := d.Adjustment.GetLinux().GetResources()
 			check := func(field string, v, lo, hi int64, set bool) {
@@ -74,6 +84,9 @@ func FuzzDecide(f *testing.F) {
 			check("oomScoreAdj", oa.GetValue(), 100, 900, oa != nil)
 		}
 		a := Decide(audit, &Request{Pod: pod, Container: c})
+		if valid {
+			checkReply(t, a)
+		}
 		if !a.Allowed {
 			t.Fatalf("audit refused: %s", a.Reason)
 		}
@@ -178,8 +191,11 @@ func FuzzDecideNRI(f *testing.F) {
 		}
 		if d := Decide(enforce, &Request{Pod: pod, Container: c}); d.Allowed {
 			checkBounds(t, d.Adjustment, bounds)
+		} else {
+			checkReply(t, d)
 		}
 		d := Decide(guardAudit, &Request{Pod: pod, Container: c})
+		checkReply(t, d)
 		switch {
 		case d.Allowed:
 			checkBounds(t, d.Adjustment, bounds)
@@ -187,6 +203,7 @@ func FuzzDecideNRI(f *testing.F) {
 			t.Fatalf("refused with only clamping rules in force: %s", d.Reason)
 		}
 		a := Decide(audit, &Request{Pod: pod, Container: c})
+		checkReply(t, a)
 		if !a.Allowed {
 			t.Fatalf("audit refused: %s", a.Reason)
 		}
@@ -288,6 +305,19 @@ func getField(adj *api.ContainerAdjustment, f policy.Field) (int64, bool) {
 		return o.GetValue(), o != nil
 	}
 	return 0, false
+}
+
+// checkReply fails if the decision could not go back over NRI: the
+// adjustment must marshal (protobuf strings are valid UTF-8) and so must
+// the refusal, which becomes the error status's message.
+func checkReply(t *testing.T, d *Decision) {
+	t.Helper()
+	if _, err := proto.Marshal(d.Adjustment); err != nil {
+		t.Fatalf("the adjustment cannot be sent: %v", err)
+	}
+	if !utf8.ValidString(d.Reason) {
+		t.Fatalf("the refusal is not valid UTF-8: %q", d.Reason)
+	}
 }
 
 // checkBounds fails if a value the adjustment sets is outside its bounds.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"unicode/utf8"
 )
 
 // MaxRenderedSize bounds one rendered value: labels and annotations are
@@ -86,6 +87,11 @@ func (t *Template) Render(d *TemplateData) (string, error) {
 			return "", fmt.Errorf("template %s: rendered value exceeds %d bytes", t.Name, MaxRenderedSize)
 		}
 		return "", fmt.Errorf("bad template: %s", strings.TrimPrefix(err.Error(), "template: "))
+	}
+	// slice and printf can cut a multi-byte character; an env value or
+	// annotation must be valid UTF-8 to go back over NRI.
+	if !utf8.ValidString(w.b.String()) {
+		return "", fmt.Errorf("template %s: rendered value is not valid UTF-8", t.Name)
 	}
 	return w.b.String(), nil
 }

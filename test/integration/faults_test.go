@@ -241,3 +241,41 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestHostileAnnotationsThroughNRI: pod annotations that specguard quotes or
+// renders come back over NRI as a valid reply or a clear refusal, never as
+// a reply the plugin cannot send (before the fix, a long multi-byte
+// annotation quoted by an audit rule failed every creation in the pod with
+// "ttrpc: error marshaling payload: string field contains invalid UTF-8").
+func TestHostileAnnotationsThroughNRI(t *testing.T) {
+	r := newRuntime(t)
+	r.startPlugin("--config", writePolicy(t, r.dir, `  rules:
+  - name: watch
+    mode: audit
+    match: {namespaces: [audit]}
+    env: [{name: NOTE, value: "{{ .Pod.Annotations.note }}"}]
+  - name: copy
+    match: {namespaces: [enforce]}
+    env: [{name: NOTE, value: "{{ .Pod.Annotations.note }}"}]
+`))
+	for name, c := range map[string]struct {
+		ns, note, refusal string
+	}{
+		"audit quotes a long multi-byte value": {"audit", "a" + strings.Repeat("é", 200), ""},
+		"NUL into env":                         {"enforce", "a\x00b", "NUL byte"},
+		"past the render bound":                {"enforce", strings.Repeat("x", 1<<20), "exceeds 16384 bytes"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod := r.addPod("web-0", c.ns, "uid-"+strings.ReplaceAll(name, " ", "-"), map[string]string{"note": c.note})
+			_, adj, err := r.create(pod, "app", nil)
+			switch {
+			case c.refusal == "" && err != nil:
+				t.Fatalf("creation failed: %v", err)
+			case c.refusal != "" && (err == nil || !strings.Contains(err.Error(), c.refusal)):
+				t.Fatalf("error %v does not say %q", err, c.refusal)
+			case c.refusal == "" && adj.GetAnnotations()["specguard.io/restart-count"] != "0":
+				t.Fatalf("not answered by specguard: %v", adj.GetAnnotations())
+			}
+		})
+	}
+}
