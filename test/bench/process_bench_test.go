@@ -314,5 +314,12 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	b.ReportMetric(float64(syncRSS)/1024, "sync-rss-MiB")
 	b.ReportMetric(ms(syncTime), "sync-ms")
 	b.ReportMetric(scrape(b, addr, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-MiB")
+	// The Go runtime's own bookkeeping, sized by the largest heap it has
+	// had (Synchronize's): GC metadata, span structures, profiling buckets.
+	var meta float64
+	for _, m := range []string{"gc_sys", "mspan_sys", "buck_hash_sys", "other_sys", "stack_sys"} {
+		meta += scrape(b, addr, "go_memstats_"+m+"_bytes")
+	}
+	b.ReportMetric(meta/(1<<20), "runtime-MiB")
 	b.ReportMetric(containers, "tracked")
 }
