@@ -279,3 +279,76 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 		})
 	}
 }
+
+// TestPluginKilledDuringConcurrentChurn kills specguard three times while
+// four workers restart their containers as fast as they can. Each worker
+// plays the kubelet: it numbers its attempts and writes the number in
+// io.kubernetes.container.restartCount, as the kubelet does. Creations
+// during an outage go ahead without specguard (the runtime's fail-open
+// default) or fail. Every creation specguard answers carries the
+// kubelet's number, and specguard's own tracked count, recovered after
+// each kill, never differs from it (no drift logged): none lost, none
+// repeated.
+func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
+	r := newRuntime(t)
+	plugins := []*plugin{r.startPlugin()}
+	const workers, attempts = 4, 150
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	answered := make([]int, workers)
+	for w := 0; w < workers; w++ {
+		pod := r.addPod("churn-"+itoa(w), "shop", "uid-kill-"+itoa(w), nil)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			created := 0
+			var prev *api.Container
+			for i := 0; i < attempts; i++ {
+				c, adj, err := r.create(pod, "app", func(c *api.Container) {
+					c.Annotations["io.kubernetes.container.restartCount"] = strconv.Itoa(created)
+				})
+				if err != nil {
+					continue // refused mid-kill: the kubelet retries with the same number
+				}
+				if v, ok := adj.GetAnnotations()["specguard.io/restart-count"]; ok {
+					if v != strconv.Itoa(created) {
+						errs <- fmt.Errorf("worker %d attempt %d: restart count %s, the kubelet's is %d", w, i, v, created)
+						return
+					}
+					answered[w]++
+				}
+				created++
+				if prev != nil {
+					r.remove(pod, prev) // the kubelet keeps the newest dead container
+				}
+				prev = c
+				time.Sleep(time.Millisecond)
+			}
+		}(w)
+	}
+	for k := 0; k < 3; k++ {
+		time.Sleep(100 * time.Millisecond)
+		plugins[len(plugins)-1].kill()
+		time.Sleep(20 * time.Millisecond)
+		plugins = append(plugins, r.startPlugin())
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("answered by specguard per worker: %v of %d", answered, attempts)
+	for w, n := range answered {
+		if n < attempts/4 {
+			t.Errorf("worker %d: only %d creations answered", w, n)
+		}
+	}
+	for i, p := range plugins {
+		if strings.Contains(p.Logs(), "restart count drift") {
+			t.Errorf("plugin %d: the tracked count differed from the kubelet's:\n%s", i, grepLines(p.Logs(), "count drift"))
+		}
+		if i > 0 && !strings.Contains(p.Logs(), "restartCountSource=kubelet") {
+			t.Errorf("plugin %d answered nothing", i)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+	"google.golang.org/protobuf/proto"
 )
 
 var specguardBin string
@@ -156,7 +157,12 @@ func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Cont
 	if mutate != nil {
 		mutate(c)
 	}
-	resp, err := r.rt().CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod, Container: c})
+	// As containerd does: no plugin synchronizes between a creation and
+	// the container appearing in what Synchronize reports.
+	rt := r.rt()
+	block := rt.BlockPluginSync()
+	defer block.Unblock()
+	resp, err := rt.CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod, Container: c})
 	if err != nil {
 		return c, nil, err
 	}
@@ -167,7 +173,8 @@ func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Cont
 	r.mu.Lock()
 	r.ctrs[c.Id] = c
 	r.mu.Unlock()
-	if err := r.rt().PostCreateContainer(context.Background(), &adaptation.PostCreateContainerRequest{Pod: pod, Container: c}); err != nil {
+	block.Unblock()
+	if err := rt.PostCreateContainer(context.Background(), &adaptation.PostCreateContainerRequest{Pod: pod, Container: c}); err != nil {
 		r.t.Fatalf("PostCreateContainer: %v", err)
 	}
 	return c, adj, nil
@@ -177,6 +184,8 @@ func (r *runtime) remove(pod *api.PodSandbox, c *api.Container) {
 	r.mu.Lock()
 	delete(r.ctrs, c.Id)
 	r.mu.Unlock()
+	// A copy: a Synchronize in flight may still be sending the original.
+	c = proto.Clone(c).(*api.Container)
 	c.State = api.ContainerState_CONTAINER_STOPPED
 	if err := r.rt().RemoveContainer(context.Background(), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
 		r.t.Fatalf("RemoveContainer: %v", err)
