@@ -82,7 +82,10 @@ func TestBadReloadsKeepTheLastGoodPolicy(t *testing.T) {
 		"truncated mid-write": func() { os.WriteFile(path, []byte(goodPolicy[:40]), 0o644) },
 		"deleted":             func() { os.Remove(path) },
 		"replaced by a dir":   func() { os.Remove(path); os.Mkdir(path, 0o755) },
-		"billion laughs":      func() { os.RemoveAll(path); os.WriteFile(path, []byte(badPolicies()["billion laughs"].doc), 0o644) },
+	}
+	for name, c := range badPolicies() {
+		doc := c.doc
+		steps["bad input: "+name] = func() { os.RemoveAll(path); os.WriteFile(path, []byte(doc), 0o644) }
 	}
 	for name, step := range steps {
 		step()
