@@ -12,18 +12,23 @@ func FuzzRecovery(f *testing.F) {
 	f.Add("u1|app|3\nu1|app|1\nu2|db|x", "u1|app")
 	f.Add("|||\n\x00|\xff|2147483647", "\x00|\xff")
 	f.Add("u|c|-1\nu|c|99999999999", "u|c")
+	f.Add("u|c||7\nu|c|x|2147483647\nu|c|3|9", "u|c")
 	f.Fuzz(func(t *testing.T, existing, probe string) {
 		tr := NewTracker(nil)
 		recovered := map[Key]int{}
 		var pods []string
 		var obs []Observed
 		for i, line := range strings.Split(existing, "\n") {
-			parts := strings.SplitN(line, "|", 3)
+			parts := strings.SplitN(line, "|", 4)
 			if len(parts) < 3 {
 				continue
 			}
 			k := Key{PodUID: parts[0], Container: parts[1]}
-			n, ok := CountFromAnnotations(map[string]string{"specguard.io/restart-count": parts[2]})
+			ann := map[string]string{"specguard.io/restart-count": parts[2]}
+			if len(parts) == 4 { // the kubelet's annotation, the fallback
+				ann[kubeletRestartCount] = parts[3]
+			}
+			n, ok := CountFromAnnotations(ann)
 			if !ok {
 				n = -1
 			} else if old, seen := recovered[k]; !seen || n > old {
