@@ -38,6 +38,8 @@ func badPolicies() map[string]struct {
 		"quoted neg exponent":  {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: \"9e-999999999\"}}}\n", "exponent beyond"},
 		"overflowing exponent": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: \"1e99999999999999999999\"}}}\n", "exponent beyond"},
 		"million-digit number": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: \"0." + strings.Repeat("0", 1<<20) + "1\"}}}\n", "longer than 64"},
+		// Swap follows the limit up, so this max could not hold.
+		"swap max below limit": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {set: 1Gi}, swap: {max: 512Mi}}}\n", "memory.swap.max: max 512Mi is below the memory limit's 1Gi"},
 		"enormous string":      {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: " + strings.Repeat("r", 1<<20) + "\n", "spec.rules[0].name"},
 		"enormous document":    {strings.Repeat("#", MaxDocumentSize+1), "larger than"},
 		"template bomb":        {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    env: [{name: A, value: \"{{ range $i := .Pod.Labels }}{{ end }}{{ .Nope.Deeper }}\"}]\n", "bad template"},

@@ -486,6 +486,19 @@ func compileResources(e *errs, base string, r *Resources) *ResourceRules {
 		bound(MemoryLimit, m.Limit)
 		bound(MemoryReservation, m.Reservation)
 		bound(MemorySwap, m.Swap)
+		// memory.swap is memory plus swap: when the limit moves, swap follows
+		// it up (runc refuses swap below the limit), past a lower swap max.
+		lim, sw := out.Bounds[MemoryLimit], out.Bounds[MemorySwap]
+		if lim != nil && sw != nil && sw.HasMax && sw.Max >= 0 {
+			top, has := lim.Max, lim.HasMax
+			if lim.HasSet {
+				top, has = lim.Set, true
+			}
+			if has && sw.Max < top {
+				e.add(base+".memory.swap.max", "max %s is below the memory limit's %s: memory.swap is memory plus swap and cannot be below the limit",
+					*m.Swap.Max, resource.NewQuantity(top, resource.BinarySI))
+			}
+		}
 	}
 	if r.Pids != nil {
 		bound(PidsLimit, r.Pids.Limit)
