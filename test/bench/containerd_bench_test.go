@@ -91,14 +91,16 @@ func (p *countingNoop) CreateContainer(_ context.Context, pod *api.PodSandbox, c
 
 // BenchmarkContainerdCreate times CRI CreateContainer on a real containerd
 // (the e2e stack of test/e2e/harness: containerd 2.4.2, runc, NRI enabled)
-// in four conditions, in rotating rounds of containerdRound creations so
+// in five conditions, in rotating rounds of containerdRound creations so
 // that all see the same machine:
 //
 //   - without: no NRI plugin connected (containerd then skips NRI);
 //   - noop: a no-op NRI plugin (in this process) connected: what NRI costs;
 //   - noop-events: the same, subscribed to the events specguard takes
 //     (containerd calls PostCreateContainer inside CRI CreateContainer);
-//   - specguard: the built binary on the 100-rule workload policy.
+//   - specguard: the built binary on the 100-rule workload policy, JSON
+//     logs at info level as deployed (a line per adjusted container);
+//   - specguard-warn: the same at --log-level warn (no line per container).
 //
 // Each creation is one gRPC call from this process, as the kubelet makes
 // it, of a kubelet-shaped container (labels, restart-count annotation,
@@ -216,18 +218,9 @@ func BenchmarkContainerdCreate(b *testing.B) {
 			}
 		}}
 	}
-	noop, events := &countingNoop{}, &noopEvents{}
-	conds := []*condition{
-		{name: "without", start: func() {}, stop: func() {},
-			check: func(id string) {
-				if adjusted(id) {
-					b.Fatal("a plugin adjusted the container with none connected")
-				}
-			}},
-		noopCondition("noop", noop),
-		noopCondition("noop-events", events),
-		{name: "specguard", start: func() {
-			if err := s.StartPlugin(policyPath, "--log-format", "json", "--node-name", "node-1"); err != nil {
+	specguardCondition := func(name string, extra ...string) *condition {
+		return &condition{name: name, start: func() {
+			if err := s.StartPlugin(policyPath, append([]string{"--log-format", "json", "--node-name", "node-1"}, extra...)...); err != nil {
 				b.Fatal(err)
 			}
 			if err := s.WaitPluginReady(15 * time.Second); err != nil {
@@ -241,7 +234,20 @@ func BenchmarkContainerdCreate(b *testing.B) {
 			if !adjusted(id) {
 				b.Fatal("specguard did not adjust the container")
 			}
-		}},
+		}}
+	}
+	noop, events := &countingNoop{}, &noopEvents{}
+	conds := []*condition{
+		{name: "without", start: func() {}, stop: func() {},
+			check: func(id string) {
+				if adjusted(id) {
+					b.Fatal("a plugin adjusted the container with none connected")
+				}
+			}},
+		noopCondition("noop", noop),
+		noopCondition("noop-events", events),
+		specguardCondition("specguard"),
+		specguardCondition("specguard-warn", "--log-level", "warn"),
 	}
 
 	b.ResetTimer()
@@ -276,7 +282,7 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	}
 	b.StopTimer()
 
-	without, nop, nopEvents, sg := conds[0].times, conds[1].times, conds[2].times, conds[3].times
+	without, nop, nopEvents, sg, sgWarn := conds[0].times, conds[1].times, conds[2].times, conds[3].times, conds[4].times
 	for _, c := range conds {
 		b.ReportMetric(ms(c.times.p50()), c.name+"-p50-ms")
 		b.ReportMetric(ms(c.times.p99()), c.name+"-p99-ms")
@@ -286,5 +292,6 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	b.ReportMetric(float64(nop.p50())/float64(without.p50()), "noop-ratio-p50")
 	b.ReportMetric(float64(nopEvents.p50())/float64(without.p50()), "noop-events-ratio-p50")
 	b.ReportMetric(float64(sg.p50())/float64(nopEvents.p50()), "own-ratio-p50")
+	b.ReportMetric(float64(sgWarn.p50())/float64(nopEvents.p50()), "warn-own-ratio-p50")
 	b.ReportMetric(float64(noop.requestBytes.Load()), "nri-request-B")
 }
