@@ -67,6 +67,10 @@ func startBinary(b *testing.B, bin, dir, socket, policyPath string, extra ...str
 		"--plugin-idx", "90", "--log-format", "json", "--node-name", "node-1"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NRI_PLUGIN_SOCKET=", "NRI_PLUGIN_NAME=", "NRI_PLUGIN_IDX=")
+	// SPECGUARD_BENCH_PLUGIN_ENV="GOGC=25 ..." sets the plugin's
+	// environment only (not the runtime half's in this process), to try
+	// Go runtime settings a deployment could make.
+	cmd.Env = append(cmd.Env, strings.Fields(os.Getenv("SPECGUARD_BENCH_PLUGIN_ENV"))...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
