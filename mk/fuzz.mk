@@ -4,7 +4,7 @@ FUZZTIME ?= 15s
 FUZZ_TARGETS := \
 	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender \
 	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
-	./pkg/restarts:FuzzRecovery \
+	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents \
 	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate
 
 .PHONY: fuzz

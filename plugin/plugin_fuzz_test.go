@@ -1,0 +1,387 @@
+package plugin
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
+)
+
+// The plugin's handlers are fuzzed under two policies a reload swaps
+// between: enforce with a validation section, and audit with failurePolicy
+// fail and none.
+const fuzzEnforce = `apiVersion: specguard.io/v1alpha1
+kind: Policy
+spec:
+  rules:
+  - name: all
+    env: [{name: RC, value: "{{ .RestartCount }} {{ .LogPath }} {{ .Pod.Labels.team }}"}]
+    annotations: {add: {example.com/owner: "{{ .Pod.Annotations.owner }}"}}
+    resources:
+      memory: {limit: {default: 256Mi, max: 1Gi}}
+      cpu: {shares: {min: 2, max: 2048}}
+      pids: {limit: {default: 512, max: 4096}}
+    overrides: {allow: [resources.memory.limit, resources.cpu.shares]}
+  - name: guard
+    security: {runAsNonRoot: true, hostNamespaces: deny, devices: deny, hostPaths: {allow: ["/var/lib/**"]}}
+  validation: {denyHooks: true, denyHostMounts: true, denyDevices: true, denySeccomp: true, denyNamespaces: true}
+`
+
+const fuzzAudit = `apiVersion: specguard.io/v1alpha1
+kind: Policy
+spec:
+  mode: audit
+  failurePolicy: fail
+  rules:
+  - name: all
+    env: [{name: RC, value: "{{ .RestartCount }}"}]
+    resources: {memory: {limit: {set: 64Mi}}}
+    security: {runAsNonRoot: true}
+`
+
+// trackedGauge is a Recorder that keeps what the plugin last reported as
+// specguard_tracked_containers.
+type trackedGauge struct {
+	nopRecorder
+	mu sync.Mutex
+	n  int
+}
+
+func (g *trackedGauge) SetTracked(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n = n
+}
+
+func (g *trackedGauge) get() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// fuzzModel is what the runtime knows: the containers that exist, with the
+// count each was created with, and the newest count per (pod UID, name).
+type fuzzModel struct {
+	live    map[string]map[string]liveCtr // pod UID -> container ID -> container
+	newest  map[restarts.Key]int
+	pending map[restarts.Key]int
+}
+
+type liveCtr struct {
+	name  string
+	count int // < 0: unknown (no annotation)
+}
+
+func (m *fuzzModel) size() int {
+	n := 0
+	for _, ids := range m.live {
+		n += len(ids)
+	}
+	return n
+}
+
+func (m *fuzzModel) observe(uid, id, name string, count int) {
+	k := restarts.Key{PodUID: uid, Container: name}
+	if old, ok := m.newest[k]; count >= 0 && (!ok || count > old) {
+		m.newest[k] = count
+	}
+	if id == "" {
+		return
+	}
+	if m.live[uid] == nil {
+		m.live[uid] = map[string]liveCtr{}
+	}
+	if _, ok := m.live[uid][id]; !ok {
+		m.live[uid][id] = liveCtr{name: name, count: count}
+	}
+}
+
+// synchronize is what Synchronize should leave in the tracker when the
+// runtime reports pods and ctrs and the plugin knew nothing before.
+func (m *fuzzModel) synchronize(pods []*api.PodSandbox, ctrs []*api.Container) {
+	m.live, m.newest, m.pending = map[string]map[string]liveCtr{}, map[restarts.Key]int{}, map[restarts.Key]int{}
+	uidOf := map[string]string{}
+	for _, p := range pods {
+		uidOf[p.GetId()] = p.GetUid()
+	}
+	for _, c := range ctrs {
+		uid, ok := uidOf[c.GetPodSandboxId()]
+		if !ok {
+			continue
+		}
+		n, ok := restarts.CountFromAnnotations(c.GetAnnotations())
+		if !ok {
+			n = -1
+		}
+		m.observe(uid, c.GetId(), c.GetName(), n)
+	}
+}
+
+// FuzzPluginEvents drives the plugin's NRI handlers the way the runtime
+// does, with pods and containers decoded from arbitrary protobuf: a
+// Synchronize, then a script of creations, confirmations, removals, pod
+// removals, validations, policy reloads and re-synchronizations (a plugin
+// restart). Properties: no handler panics; every reply can be sent (the
+// adjustment marshals, an error is valid UTF-8); the count given to a
+// container is the kubelet's when it sends one, else one past the newest
+// the runtime's containers and confirmations showed, else 0: no count
+// lost or repeated; the tracked-containers gauge and the tracker follow
+// the live containers exactly.
+func FuzzPluginEvents(f *testing.F) {
+	enforce, err := policy.Parse("enforce.yaml", []byte(fuzzEnforce))
+	if err != nil {
+		f.Fatal(err)
+	}
+	audit, err := policy.Parse("audit.yaml", []byte(fuzzAudit))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var pol atomic.Pointer[policy.Policy]
+	pol.Store(enforce)
+	tracker := restarts.NewTracker(nil)
+	gauge := &trackedGauge{}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	// One plugin for the whole run, as in production: its decision worker
+	// and record queue live across requests. Synchronize(nil, nil) resets
+	// the tracker between inputs.
+	// The count the plugin assigned reaches the engine whether or not the
+	// container is then refused.
+	var assigned atomic.Int64
+	decide := func(pol *policy.Policy, req *engine.Request) *engine.Decision {
+		assigned.Store(int64(req.RestartCount))
+		return engine.Decide(pol, req)
+	}
+	p, err := New(Config{Policy: &pol, Tracker: tracker, Log: logrus.NewEntry(l), Recorder: gauge,
+		Deadline: 10 * time.Second, Decide: decide, Audit: func(AuditRecord) {}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.Configure(ctx, "", "containerd", "v2.4.2"); err != nil {
+		f.Fatal(err)
+	}
+
+	seed := func(sync *api.SynchronizeRequest, tmpl *api.Container, val *api.ValidateContainerAdjustmentRequest, script []byte) {
+		sb, _ := proto.Marshal(sync)
+		cb, _ := proto.Marshal(tmpl)
+		vb, _ := proto.Marshal(val)
+		f.Add(sb, cb, vb, script)
+	}
+	podNS := []*api.LinuxNamespace{{Type: "network", Path: "/proc/42/ns/net"}, {Type: "pid"}, {Type: "ipc", Path: "/proc/42/ns/ipc"}}
+	existing := &api.SynchronizeRequest{
+		Pods: []*api.PodSandbox{{Id: "sb0", Uid: "u0", Name: "web-0", Namespace: "team-a"},
+			{Id: "sbx", Uid: "ux", Name: "gone", Namespace: "n"}},
+		Containers: []*api.Container{
+			{Id: "old", PodSandboxId: "sb0", Name: "c0", Annotations: map[string]string{"specguard.io/restart-count": "7"}},
+			{Id: "kub", PodSandboxId: "sb0", Name: "c1", Annotations: map[string]string{"io.kubernetes.container.restartCount": "3"}},
+			{Id: "bad", PodSandboxId: "sb0", Name: "c0", Annotations: map[string]string{"specguard.io/restart-count": "-1"}},
+			{Id: "orphan", PodSandboxId: "nope", Name: "c0"},
+			{Id: "", PodSandboxId: "sbx", Name: "noid", Annotations: map[string]string{"specguard.io/restart-count": "2147483647"}},
+		}}
+	plain := &api.Container{User: &api.User{Uid: 1000}, Linux: &api.LinuxContainer{Namespaces: podNS, Resources: &api.LinuxResources{Memory: &api.LinuxMemory{Limit: api.Int64(4 << 30)}}}}
+	hostile := &api.Container{User: &api.User{Uid: 0},
+		Labels:      map[string]string{"io.kubernetes.pod.name": "other"},
+		Annotations: map[string]string{"io.kubernetes.container.restartCount": "5"},
+		Mounts:      []*api.Mount{{Source: "/etc", Destination: "/x", Type: "bind"}},
+		Linux:       &api.LinuxContainer{Namespaces: []*api.LinuxNamespace{{Type: "pid"}}}}
+	val := &api.ValidateContainerAdjustmentRequest{
+		Pod: &api.PodSandbox{Name: "p", Namespace: "n"}, Container: &api.Container{Name: "c"},
+		Adjust: &api.ContainerAdjustment{Hooks: &api.Hooks{Prestart: []*api.Hook{{Path: "/hook"}}},
+			Mounts: []*api.Mount{{Source: "/", Destination: "/host", Type: "bind"}}},
+		Owners:  &api.OwningPlugins{},
+		Plugins: []*api.PluginInstance{{Name: "hooker", Index: "10"}},
+	}
+	// Script bytes: op = b%8, operands from the following byte.
+	seed(existing, plain, val, []byte{0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 7, 0, 0, 0})
+	seed(existing, hostile, val, []byte{0, 1, 1, 1, 4, 0, 6, 0, 0, 1, 1, 1, 3, 1, 0, 1})
+	seed(&api.SynchronizeRequest{}, &api.Container{}, &api.ValidateContainerAdjustmentRequest{}, []byte{0, 2, 5, 0, 2, 2, 4, 4, 7, 0, 0, 2})
+	seed(existing, plain, val, []byte{0, 3, 1, 3, 0, 3, 1, 3, 7, 0, 2, 0, 0, 3, 1, 3, 3, 0, 7, 0, 0, 3})
+
+	f.Fuzz(func(t *testing.T, syncBytes, tmplBytes, valBytes, script []byte) {
+		var sync api.SynchronizeRequest
+		tmpl, val := &api.Container{}, &api.ValidateContainerAdjustmentRequest{}
+		if proto.Unmarshal(syncBytes, &sync) != nil || proto.Unmarshal(tmplBytes, tmpl) != nil || proto.Unmarshal(valBytes, val) != nil {
+			return
+		}
+		if len(sync.Pods) > 16 || len(sync.Containers) > 64 || len(script) > 256 {
+			return
+		}
+		pol.Store(enforce)
+		m := &fuzzModel{}
+		check := func(after string) {
+			t.Helper()
+			if live, n, g := tracker.Live(), m.size(), gauge.get(); live != n || g != n {
+				t.Fatalf("after %s: tracker %d, gauge %d, live containers %d", after, live, g, n)
+			}
+		}
+		mustSync := func(pods []*api.PodSandbox, ctrs []*api.Container) {
+			t.Helper()
+			if _, err := p.Synchronize(ctx, nil, nil); err != nil { // a fresh plugin
+				t.Fatal(err)
+			}
+			if _, err := p.Synchronize(ctx, pods, ctrs); err != nil {
+				t.Fatal(err)
+			}
+			m.synchronize(pods, ctrs)
+			check("Synchronize")
+		}
+		mustSync(sync.Pods, sync.Containers)
+
+		// The pods the script acts on: three of its own and those synchronized.
+		linux := func() *api.LinuxPodSandbox {
+			return &api.LinuxPodSandbox{Namespaces: []*api.LinuxNamespace{{Type: "network", Path: "/proc/42/ns/net"},
+				{Type: "pid", Path: "/proc/42/ns/pid"}, {Type: "ipc", Path: "/proc/42/ns/ipc"}}}
+		}
+		pool := []*api.PodSandbox{
+			{Id: "sb0", Uid: "u0", Name: "web-0", Namespace: "team-a", Labels: map[string]string{"team": "blue"}, Linux: linux()},
+			{Id: "sb1", Uid: "u1", Name: "web-1", Namespace: "team-a", Annotations: map[string]string{"owner": "é"}, Linux: linux()},
+			{Id: "sb2", Uid: "u2", Name: "db-0", Namespace: "kube-system"},
+		}
+		pool = append(pool, sync.Pods...)
+		names := []string{"c0", "c1", tmpl.GetName()}
+		var created []struct {
+			pod  *api.PodSandbox
+			name string
+		}
+		seq := 0
+		for i := 0; i+1 < len(script); i += 2 {
+			op, arg := script[i]%8, int(script[i+1])
+			pod := pool[arg%len(pool)]
+			name := names[(arg/len(pool))%len(names)]
+			key := restarts.Key{PodUID: pod.GetUid(), Container: name}
+			switch op {
+			case 0, 1: // CreateContainer; op 1 also sends the kubelet's count
+				c := proto.Clone(tmpl).(*api.Container)
+				seq++
+				c.Id, c.PodSandboxId, c.Name = "ctr"+strconv.Itoa(seq), pod.GetId(), name
+				delete(c.Annotations, "io.kubernetes.container.restartCount")
+				want, known := m.newest[key]
+				want++
+				if !known {
+					want = 0
+				}
+				if op == 1 {
+					want = arg
+					if c.Annotations == nil {
+						c.Annotations = map[string]string{}
+					}
+					c.Annotations["io.kubernetes.container.restartCount"] = strconv.Itoa(arg)
+				}
+				assigned.Store(-1)
+				adj, upd, err := p.CreateContainer(ctx, proto.Clone(pod).(*api.PodSandbox), c)
+				if upd != nil {
+					t.Fatalf("CreateContainer returned updates %v", upd)
+				}
+				if _, merr := proto.Marshal(adj); merr != nil {
+					t.Fatalf("the adjustment cannot be sent: %v", merr)
+				}
+				if err != nil && !utf8.ValidString(err.Error()) {
+					t.Fatalf("the refusal is not valid UTF-8: %q", err)
+				}
+				if got := int(assigned.Load()); got != want {
+					t.Fatalf("%v: restart count %d, want %d (known %v)", key, got, want, known)
+				}
+				if got, ok := adj.GetAnnotations()["specguard.io/restart-count"]; ok && got != strconv.Itoa(want) {
+					t.Fatalf("%v: annotated restart count %s, want %d", key, got, want)
+				}
+				m.pending[key] = want
+				created = append(created, struct {
+					pod  *api.PodSandbox
+					name string
+				}{pod, name})
+			case 2: // PostCreateContainer of a created one
+				if len(created) == 0 {
+					continue
+				}
+				cr := created[arg%len(created)]
+				k := restarts.Key{PodUID: cr.pod.GetUid(), Container: cr.name}
+				seq++
+				id := "ctr" + strconv.Itoa(seq)
+				if err := p.PostCreateContainer(ctx, cr.pod, &api.Container{Id: id, PodSandboxId: cr.pod.GetId(), Name: cr.name}); err != nil {
+					t.Fatal(err)
+				}
+				if n, ok := m.pending[k]; ok {
+					delete(m.pending, k)
+					m.observe(k.PodUID, id, k.Container, n)
+				}
+				if n, ok := tracker.Newest(k); ok != hasKey(m.newest, k) || n != m.newest[k] {
+					t.Fatalf("%v: tracker's newest %d (%v), want %d", k, n, ok, m.newest[k])
+				}
+			case 3: // RemoveContainer: a live one, or one never seen
+				id := "none"
+				for cid := range m.live[pod.GetUid()] {
+					id = cid
+					break
+				}
+				if err := p.RemoveContainer(ctx, pod, &api.Container{Id: id, PodSandboxId: pod.GetId(), Name: name}); err != nil {
+					t.Fatal(err)
+				}
+				delete(m.live[pod.GetUid()], id)
+			case 4: // RemovePodSandbox
+				if err := p.RemovePodSandbox(ctx, pod); err != nil {
+					t.Fatal(err)
+				}
+				delete(m.live, pod.GetUid())
+				for k := range m.newest {
+					if k.PodUID == pod.GetUid() {
+						delete(m.newest, k)
+					}
+				}
+				for k := range m.pending {
+					if k.PodUID == pod.GetUid() {
+						delete(m.pending, k)
+					}
+				}
+			case 5: // ValidateContainerAdjustment of arbitrary merged adjustments
+				if err := p.ValidateContainerAdjustment(ctx, proto.Clone(val).(*api.ValidateContainerAdjustmentRequest)); err != nil && !utf8.ValidString(err.Error()) {
+					t.Fatalf("the validation refusal is not valid UTF-8: %q", err)
+				}
+			case 6: // a reload
+				if arg%2 == 0 {
+					pol.Store(enforce)
+				} else {
+					pol.Store(audit)
+				}
+			case 7: // the plugin restarts: the runtime reports what exists
+				var pods []*api.PodSandbox
+				var ctrs []*api.Container
+				seen := map[string]bool{}
+				for _, pd := range pool {
+					if seen[pd.GetId()] {
+						continue
+					}
+					seen[pd.GetId()] = true
+					pods = append(pods, pd)
+					for id, c := range m.live[pd.GetUid()] {
+						var ann map[string]string
+						if c.count >= 0 {
+							ann = map[string]string{"specguard.io/restart-count": strconv.Itoa(c.count)}
+						}
+						ctrs = append(ctrs, &api.Container{Id: id, PodSandboxId: pd.GetId(), Name: c.name, Annotations: ann})
+					}
+				}
+				mustSync(pods, ctrs)
+				continue
+			}
+			check(strconv.Itoa(int(op)))
+		}
+	})
+}
+
+func hasKey(m map[restarts.Key]int, k restarts.Key) bool {
+	_, ok := m[k]
+	return ok
+}
