@@ -122,3 +122,74 @@ func TestHostileTemplateInputs(t *testing.T) {
 		})
 	}
 }
+
+// memory.swap is memory plus swap, and runc refuses a spec whose swap is
+// below its memory limit ("memory+swap limit should be greater than memory
+// limit"). A swap max with no limit bounds in the same rule, a limit from
+// one rule and a swap max from another, or a swap override below the
+// limit used to produce such a spec, and the container failed with runc's
+// message (or, when swap followed the limit up, left the other rule's swap
+// max). Now swap is raised to the limit where the rules allow it and the
+// container is refused with the reason where they do not.
+func TestSwapNeverBelowTheLimit(t *testing.T) {
+	for name, tc := range map[string]struct {
+		rules    string
+		ann      map[string]string
+		lim, swp int64  // the container's, 0: unset
+		wantSwap int64  // 0: swap not in the adjustment
+		wantErr  string // a refusal
+	}{
+		"swap max alone, container limit above it": {
+			rules: "  - name: r\n    resources: {memory: {swap: {max: 512Mi}}}\n", lim: 1 << 30, swp: 1 << 30,
+			wantErr: `rule "r": resources.memory.swap: the memory limit 1Gi is above max 512Mi`},
+		"swap max alone, container limit below it": {
+			rules: "  - name: r\n    resources: {memory: {swap: {max: 512Mi}}}\n", lim: 256 << 20, swp: 1 << 30,
+			wantSwap: 512 << 20},
+		"limit from one rule, swap max from another": {
+			rules: "  - name: a\n    resources: {memory: {limit: {set: 1Gi}}}\n  - name: b\n    resources: {memory: {swap: {max: 512Mi}}}\n",
+			lim:   256 << 20, swp: 256 << 20,
+			wantErr: `rule "b": resources.memory.swap: the memory limit 1Gi is above max 512Mi`},
+		"limit from one rule, swap max from another, no swap": {
+			rules: "  - name: a\n    resources: {memory: {limit: {set: 1Gi}}}\n  - name: b\n    resources: {memory: {swap: {max: 512Mi}}}\n"},
+		"swap override below the limit is raised to it": {
+			rules: "  - name: r\n    resources: {memory: {limit: {default: 256Mi}, swap: {max: 4Gi}}}\n    overrides: {allow: [resources.memory.swap]}\n",
+			ann:   map[string]string{"memory.swap.specguard.io/pod": "1Mi"}, wantSwap: 256 << 20},
+		"swap max in audit mode changes and refuses nothing": {
+			rules: "  - name: r\n    mode: audit\n    resources: {memory: {swap: {max: 512Mi}}}\n", lim: 1 << 30, swp: 1 << 30},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := mustPolicy(t, "  rules:\n"+tc.rules)
+			pod, c := testPod(), testContainer()
+			for k, v := range tc.ann {
+				pod.Annotations[k] = v
+			}
+			if tc.lim != 0 {
+				c.Linux.Resources.Memory.Limit = api.Int64(tc.lim)
+			}
+			if tc.swp != 0 {
+				c.Linux.Resources.Memory.Swap = api.Int64(tc.swp)
+			}
+			d := Decide(p, &Request{Pod: pod, Container: c})
+			if tc.wantErr != "" {
+				if d.Allowed || !strings.Contains(d.Reason, tc.wantErr) {
+					t.Fatalf("allowed %v, reason %q; want a refusal with %q", d.Allowed, d.Reason, tc.wantErr)
+				}
+				return
+			}
+			if !d.Allowed {
+				t.Fatalf("refused: %s", d.Reason)
+			}
+			m := d.Adjustment.GetLinux().GetResources().GetMemory()
+			if got := m.GetSwap().GetValue(); got != tc.wantSwap {
+				t.Errorf("swap = %d, want %d", got, tc.wantSwap)
+			}
+			lim := tc.lim
+			if m.GetLimit() != nil {
+				lim = m.GetLimit().GetValue()
+			}
+			if sw := m.GetSwap().GetValue(); sw > 0 && sw < lim {
+				t.Errorf("swap %d below the limit %d", sw, lim)
+			}
+		})
+	}
+}

@@ -129,7 +129,8 @@ spec:
 
 // FuzzDecideNRI: pods and containers decoded from arbitrary protobuf bytes,
 // as a hostile or buggy runtime could send them. No panic; every bounded
-// value the adjustment sets is within the rule's bounds; the same policy in
+// value the adjustment sets is within the rule's bounds, and memory.swap is
+// never left below the memory limit (runc refuses that); the same policy in
 // audit mode changes nothing in the container's resources, env or
 // security, and refuses nothing.
 func FuzzDecideNRI(f *testing.F) {
@@ -183,6 +184,9 @@ func FuzzDecideNRI(f *testing.F) {
 		}}
 	seed(pod, c)
 	seed(&api.PodSandbox{}, &api.Container{})
+	// A swap override below the limit: swap used to stay below it.
+	seed(&api.PodSandbox{Name: "p", Namespace: "n", Uid: "u", Annotations: map[string]string{"memory.swap.specguard.io/pod": "1Mi"}},
+		&api.Container{Name: "app", Linux: &api.LinuxContainer{Resources: &api.LinuxResources{Memory: &api.LinuxMemory{Limit: api.Int64(1 << 30)}}}})
 	seed(&api.PodSandbox{Name: "p", Namespace: "n", Uid: "u"}, &api.Container{Name: "app", Linux: &api.LinuxContainer{}})
 	f.Fuzz(func(t *testing.T, podBytes, ctrBytes []byte) {
 		pod, c := &api.PodSandbox{}, &api.Container{}
@@ -191,6 +195,7 @@ func FuzzDecideNRI(f *testing.F) {
 		}
 		if d := Decide(enforce, &Request{Pod: pod, Container: c}); d.Allowed {
 			checkBounds(t, d.Adjustment, bounds)
+			checkSwap(t, c, d.Adjustment)
 		} else {
 			checkReply(t, d)
 		}
@@ -199,8 +204,15 @@ func FuzzDecideNRI(f *testing.F) {
 		switch {
 		case d.Allowed:
 			checkBounds(t, d.Adjustment, bounds)
-		case !strings.Contains(d.Reason, `rule "identity"`): // spoofed labels are always refused
-			t.Fatalf("refused with only clamping rules in force: %s", d.Reason)
+			checkSwap(t, c, d.Adjustment)
+		default:
+			// Spoofed labels are always refused, and so is an env value the
+			// runtime cannot take (a NUL from the pod's name, say).
+			for _, v := range d.Refusals {
+				if v.Rule != RuleIdentity && !strings.HasPrefix(v.Message, "env ") {
+					t.Fatalf("refused with only clamping rules in force: %s", d.Reason)
+				}
+			}
 		}
 		a := Decide(audit, &Request{Pod: pod, Container: c})
 		checkReply(t, a)
@@ -337,6 +349,26 @@ func checkBounds(t *testing.T, adj *api.ContainerAdjustment, b map[string][2]int
 			t.Fatalf("hugepages %s = %d", h.PageSize, h.Limit)
 		}
 		check("hugepages."+h.PageSize, int64(h.Limit), true)
+	}
+}
+
+// checkSwap fails if the adjustment leaves memory.swap (memory plus swap)
+// below the memory limit: runc refuses such a spec.
+func checkSwap(t *testing.T, c *api.Container, adj *api.ContainerAdjustment) {
+	t.Helper()
+	orig, m := c.GetLinux().GetResources().GetMemory(), adj.GetLinux().GetResources().GetMemory()
+	if m.GetLimit() == nil && m.GetSwap() == nil {
+		return // the container's own values
+	}
+	lim, sw := orig.GetLimit().GetValue(), orig.GetSwap().GetValue()
+	if m.GetLimit() != nil {
+		lim = m.GetLimit().GetValue()
+	}
+	if m.GetSwap() != nil {
+		sw = m.GetSwap().GetValue()
+	}
+	if lim > 0 && sw > 0 && sw < lim {
+		t.Fatalf("memory.swap %d below the memory limit %d", sw, lim)
 	}
 }
 

@@ -40,6 +40,10 @@ type resourceState struct {
 	unified      []unifiedState
 	origRlimits  []*api.POSIXRlimit
 	origUnified  map[string]string
+	// swapMax is the last enforcing rule's memory.swap max: raising swap
+	// to the limit must not pass it.
+	swapMax     int64
+	swapMaxRule *policy.Rule
 }
 
 type rlimitState struct {
@@ -119,6 +123,9 @@ func (x *decider) applyResources(r *policy.Rule) {
 		b := rr.Bounds[f]
 		if b == nil {
 			continue
+		}
+		if f == policy.MemorySwap && b.HasMax && b.Max >= 0 && !audit {
+			x.res.swapMax, x.res.swapMaxRule = b.Max, r
 		}
 		st := &x.res.f[f]
 		v, has := st.val, st.valSet
@@ -345,13 +352,24 @@ func (s *resourceState) apply(x *decider) {
 		}
 		x.markChanged(s.f[f].rule)
 	}
-	// memory.swap is memory+swap: keep it at least the limit, and keep
-	// "no swap" (swap == limit) when the limit moves.
-	if changed(policy.MemoryLimit) && !changed(policy.MemorySwap) {
-		lim, sw := s.f[policy.MemoryLimit], s.f[policy.MemorySwap]
-		if sw.origSet && sw.orig > 0 && (sw.orig < lim.val || sw.orig == lim.orig) {
+	// memory.swap is memory+swap: keep it at least the limit (runc refuses
+	// a spec with less), and keep "no swap" (swap == limit) when the limit
+	// moves. Where a rule's swap max forbids that, refuse with the reason.
+	lim, sw := s.f[policy.MemoryLimit], s.f[policy.MemorySwap]
+	follow := changed(policy.MemoryLimit) && !changed(policy.MemorySwap) &&
+		sw.origSet && sw.orig > 0 && (sw.orig < lim.val || sw.orig == lim.orig)
+	raise := changed(policy.MemorySwap) && lim.valSet && lim.val > 0 && sw.val > 0 && sw.val < lim.val
+	if follow || raise {
+		by := lim.rule
+		if raise {
+			by = sw.rule
+		}
+		if r := s.swapMaxRule; r != nil && lim.val > s.swapMax {
+			x.refuse(r.Name, r.Mode, fmt.Sprintf("resources.memory.swap: the memory limit %s is above max %s: memory.swap is memory plus swap and cannot be below the limit",
+				formatValue(policy.MemoryLimit, lim.val), formatValue(policy.MemorySwap, s.swapMax)))
+		} else {
 			adj.SetLinuxMemorySwap(lim.val)
-			x.trace(lim.rule.Name, "resources.memory.swap", "follow-limit", formatValue(policy.MemorySwap, lim.val))
+			x.trace(by.Name, "resources.memory.swap", "follow-limit", formatValue(policy.MemorySwap, lim.val))
 		}
 	}
 	for _, st := range []*stringState{&s.cpus, &s.mems, &s.blockio, &s.rdt} {
