@@ -281,7 +281,8 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 }
 
 // TestPluginKilledDuringConcurrentChurn kills specguard three times while
-// four workers restart their containers as fast as they can. Each worker
+// four workers restart their containers as fast as they can, until a while
+// after the last restart. Each worker
 // plays the kubelet: it numbers its attempts and writes the number in
 // io.kubernetes.container.restartCount, as the kubelet does. Creations
 // during an outage go ahead without specguard (the runtime's fail-open
@@ -292,7 +293,8 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 	r := newRuntime(t)
 	plugins := []*plugin{r.startPlugin()}
-	const workers, attempts = 4, 150
+	const workers = 4
+	stop := make(chan struct{}) // closed a while after the last restart
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	answered := make([]int, workers)
@@ -303,7 +305,12 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 			defer wg.Done()
 			created := 0
 			var prev *api.Container
-			for i := 0; i < attempts; i++ {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				c, adj, err := r.create(pod, "app", func(c *api.Container) {
 					c.Annotations["io.kubernetes.container.restartCount"] = strconv.Itoa(created)
 				})
@@ -332,14 +339,16 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		plugins = append(plugins, r.startPlugin())
 	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	t.Logf("answered by specguard per worker: %v of %d", answered, attempts)
+	t.Logf("answered by specguard per worker: %v", answered)
 	for w, n := range answered {
-		if n < attempts/4 {
+		if n < 20 {
 			t.Errorf("worker %d: only %d creations answered", w, n)
 		}
 	}

@@ -45,7 +45,10 @@ func TestLoadWithChurnStaysFlat(t *testing.T) {
 	})
 	r := newRuntime(t)
 	addr := freeAddr(t)
-	p := r.startPlugin("--config", writePolicy(t, r.dir, loadPolicy), "--metrics-addr", addr)
+	// Info, as a node runs: a debug line per request through the pipe the
+	// test reads stalled the plugin past the runtime's 2 s timeout on a
+	// starved box.
+	p := r.startPlugin("--config", writePolicy(t, r.dir, loadPolicy), "--metrics-addr", addr, "--log-level", "info")
 	pid := p.cmd.Process.Pid
 
 	// A steady population that lives through the whole run.
