@@ -207,7 +207,7 @@ func TestTenThousandRulePolicy(t *testing.T) {
 	reload := time.Since(start)
 	t.Logf("10,000 rules (%d KiB): registered in %v, first CreateContainer in %v, hot reload in %v",
 		b.Len()>>10, startup.Round(time.Millisecond), first.Round(time.Microsecond), reload.Round(time.Millisecond))
-	if startup > 10*time.Second || first > time.Second || reload > 10*time.Second {
+	if startup > 60*time.Second || first > 5*time.Second || reload > 60*time.Second { // generous: -race on a loaded 2-core machine; the figures are logged
 		t.Fatalf("too slow: startup %v, first create %v, reload %v", startup, first, reload)
 	}
 }
