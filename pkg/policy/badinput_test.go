@@ -60,7 +60,9 @@ func TestBadPoliciesAreRefusedClearly(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", truncate(err.Error(), 300), c.want)
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			// Only a hang guard: a starved CI box under -race has taken 11 s
+			// for the 1 MiB rule name that takes well under a second alone.
+			if d := time.Since(start); d > time.Minute {
 				t.Fatalf("took %v", d)
 			}
 		})
@@ -108,21 +110,32 @@ func TestBadReloadsKeepTheLastGoodPolicy(t *testing.T) {
 	}
 }
 
+// TestTenThousandRulesLoadInBoundedTime: loading grows linearly with the
+// rules. The bound is relative to 1,000 rules on the same box, so a busy
+// CI machine slows both alike; linear is 10x, quadratic would be 100x. The
+// absolute bound only catches a hang.
 func TestTenThousandRulesLoadInBoundedTime(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
-	for i := 0; i < 10000; i++ {
-		b.WriteString("  - name: r" + itoa(i) + "\n    match: {namespaces: [ns-" + itoa(i) + "]}\n    resources: {memory: {limit: {max: 1Gi}}}\n")
+	load := func(n int) time.Duration {
+		var b strings.Builder
+		b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
+		for i := 0; i < n; i++ {
+			b.WriteString("  - name: r" + itoa(i) + "\n    match: {namespaces: [ns-" + itoa(i) + "]}\n    resources: {memory: {limit: {max: 1Gi}}}\n")
+		}
+		start := time.Now()
+		p, err := Parse("big.yaml", []byte(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Rules) != n {
+			t.Fatalf("%d rules, want %d", len(p.Rules), n)
+		}
+		return time.Since(start)
 	}
-	start := time.Now()
-	p, err := Parse("big.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := time.Since(start)
-	t.Logf("10,000 rules parsed and compiled in %v", d)
-	if len(p.Rules) != 10000 || d > 20*time.Second {
-		t.Fatalf("%d rules in %v", len(p.Rules), d)
+	load(1000) // warm up
+	small, big := load(1000), load(10000)
+	t.Logf("1,000 rules in %v, 10,000 rules in %v (%.1fx)", small, big, float64(big)/float64(small))
+	if big > 30*small+100*time.Millisecond || big > 2*time.Minute {
+		t.Fatalf("10,000 rules in %v against %v for 1,000: worse than linear", big, small)
 	}
 }
 

@@ -175,21 +175,31 @@ func TestPolicyFileFaults(t *testing.T) {
 	}
 }
 
-// TestTenThousandRulePolicy: a huge policy starts, hot-reloads and answers
-// in bounded time (generous bounds: the race detector and a busy CI box).
+// TestTenThousandRulePolicy: a huge policy hot-reloads, takes effect and
+// answers in bounded time, and a plugin starts on it. The bounds are
+// generous (a busy CI box under -race), there to catch a hang or a blow-up.
 func TestTenThousandRulePolicy(t *testing.T) {
 	var b strings.Builder
-	b.WriteString("  rules:\n")
+	b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
 	for i := 0; i < 10000; i++ {
 		fmt.Fprintf(&b, "  - name: r%d\n    match: {namespaces: [ns-%d], podLabels: {matchLabels: {app: a%d}}}\n"+
 			"    env: [{name: R, value: \"{{ .Pod.Name }}-%d\"}]\n    resources: {memory: {limit: {default: 128Mi, max: 1Gi}}}\n", i, i, i, i)
 	}
 	r := newRuntime(t)
-	path := writePolicy(t, r.dir, b.String())
-	start := time.Now()
+	path := writePolicy(t, r.dir, "  rules: []\n")
 	p := r.startPlugin("--config", path)
-	startup := time.Since(start)
 	pod := r.addPod("a9999", "ns-9999", "uid-big", nil)
+
+	os.WriteFile(path+".tmp", []byte(b.String()), 0o644)
+	start := time.Now()
+	os.Rename(path+".tmp", path)
+	for !strings.Contains(p.Logs(), "policy reloaded") {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("a 10,000-rule policy not reloaded after a minute:\n%s", p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reload := time.Since(start)
 	start = time.Now()
 	_, adj, err := r.create(pod, "app", nil)
 	first := time.Since(start)
@@ -199,16 +209,14 @@ func TestTenThousandRulePolicy(t *testing.T) {
 	if v, _ := envValue(adj, "R"); v != "a9999-9999" {
 		t.Fatalf("R = %q: the last rule did not apply", v)
 	}
-	// Hot reload of the same size.
-	os.WriteFile(path+".tmp", []byte(strings.Replace(string(mustRead(t, path)), "name: r0\n", "name: r0b\n", 1)), 0o644)
+	p.kill()
 	start = time.Now()
-	os.Rename(path+".tmp", path)
-	waitLogCount(t, p, "policy reloaded", 1)
-	reload := time.Since(start)
-	t.Logf("10,000 rules (%d KiB): registered in %v, first CreateContainer in %v, hot reload in %v",
-		b.Len()>>10, startup.Round(time.Millisecond), first.Round(time.Microsecond), reload.Round(time.Millisecond))
-	if startup > 60*time.Second || first > 5*time.Second || reload > 60*time.Second { // generous: -race on a loaded 2-core machine; the figures are logged
-		t.Fatalf("too slow: startup %v, first create %v, reload %v", startup, first, reload)
+	r.startPlugin("--config", path)
+	startup := time.Since(start)
+	t.Logf("10,000 rules (%d KiB): hot reload in %v (200 ms of it the watcher's debounce), first CreateContainer in %v, a new plugin registered in %v",
+		b.Len()>>10, reload.Round(time.Millisecond), first.Round(time.Microsecond), startup.Round(time.Millisecond))
+	if first > 2*time.Second {
+		t.Fatalf("first CreateContainer took %v", first)
 	}
 }
 
@@ -221,15 +229,6 @@ func waitLogCount(t *testing.T, p *plugin, s string, n int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func grepLines(s, sub string) string {
