@@ -35,7 +35,7 @@ func TestHostileOverridesAreIgnored(t *testing.T) {
 		pod.Annotations["memory.limit.specguard.io/container.app"] = v
 		start := time.Now()
 		d := Decide(p, &Request{Pod: pod, Container: testContainer()})
-		if el := time.Since(start); el > time.Second {
+		if el := time.Since(start); el > 5*time.Second { // a hang guard: it takes microseconds
 			t.Errorf("%s: decided in %v", name, el)
 		}
 		if !d.Allowed {
