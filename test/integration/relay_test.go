@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"encoding/binary"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -16,6 +19,10 @@ type relay struct {
 	mu    sync.Mutex
 	conns []net.Conn
 	done  bool
+	// dropAt, when positive, counts down the messages plugins send; the
+	// one that takes it to zero is not forwarded and its connection is
+	// closed (see dropReply). dropped counts those drops.
+	dropAt, dropped atomic.Int32
 }
 
 func newRelay(t *testing.T, outer, inner string) *relay {
@@ -39,7 +46,7 @@ func newRelay(t *testing.T, outer, inner string) *relay {
 			if !r.track(c, up) {
 				return
 			}
-			go func() { io.Copy(up, c); up.Close() }()
+			go func() { r.pipeUp(up, c); up.Close() }()
 			go func() { io.Copy(c, up); c.Close() }()
 		}
 	}()
@@ -69,5 +76,49 @@ func (r *relay) close() {
 	r.l.Close()
 	for _, c := range r.conns {
 		c.Close()
+	}
+}
+
+// dropReply makes the relay drop the connection of the plugin that starts
+// the n-th message from now, instead of forwarding it. After registration a
+// plugin only answers, so n = 1 is the reply to the next request the
+// runtime sends: the runtime loses the connection in the middle of that
+// request, after the plugin has handled it.
+func (r *relay) dropReply(n int) { r.dropAt.Store(int32(n)) }
+
+// pipeUp forwards what a plugin sends to the runtime frame by frame,
+// counting messages. NRI multiplexes ttrpc over the socket: each frame is
+// a 4-byte connection ID and a 4-byte length, then that much of a ttrpc
+// message (a 10-byte header whose first 4 bytes are the message's length,
+// then the message); a long message spans several frames.
+func (r *relay) pipeUp(up, c net.Conn) {
+	const muxHeader, ttrpcHeader = 8, 10
+	var buf []byte
+	rest := map[uint32]int{} // bytes of each mux connection's current message still to come
+	for {
+		buf = slices.Grow(buf[:0], muxHeader)[:muxHeader]
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		id, size := binary.BigEndian.Uint32(buf[0:4]), int(binary.BigEndian.Uint32(buf[4:8]))
+		if size > 8<<20 {
+			return // not NRI's framing
+		}
+		buf = slices.Grow(buf, size)[:muxHeader+size]
+		if _, err := io.ReadFull(c, buf[muxHeader:]); err != nil {
+			return
+		}
+		if rest[id] <= 0 && size >= ttrpcHeader { // a new message
+			rest[id] = ttrpcHeader + int(binary.BigEndian.Uint32(buf[muxHeader:muxHeader+4]))
+			if r.dropAt.Load() > 0 && r.dropAt.Add(-1) == 0 {
+				r.dropped.Add(1)
+				c.Close()
+				return
+			}
+		}
+		rest[id] -= size
+		if _, err := up.Write(buf); err != nil {
+			return
+		}
 	}
 }
