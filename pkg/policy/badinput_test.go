@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,4 +150,42 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return s
+}
+
+// A FIFO where the policy file should be: opening one for reading waits
+// for a writer, so `specguard validate` hung, and so did the reload
+// watcher, which then answered no reload, SIGHUP or SIGTERM again. Each
+// way in is now refused at once, naming what the file is.
+func TestPolicyFileReplacedByAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(path, []byte(goodPolicy), 0o644)
+	s, err := NewStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := s.Current()
+	os.Remove(path)
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	within := func(what string, f func() error) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is a named pipe (FIFO), not a regular file") {
+				t.Errorf("%s: err = %v, want it to say the file is a FIFO", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still waiting after 5s", what)
+		}
+	}
+	within("Load (specguard validate)", func() error { _, err := Load(path); return err })
+	within("NewStore (specguard run)", func() error { _, err := NewStore(path); return err })
+	within("Reload", func() error { _, err := s.Reload(); return err })
+	if s.Current() != good {
+		t.Fatal("the last good policy was replaced")
+	}
 }

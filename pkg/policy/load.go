@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 )
@@ -60,23 +61,49 @@ func (e *LoadError) Unwrap() error { return ErrInvalid }
 
 // Load reads and compiles the policy file at path.
 func Load(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &LoadError{File: path, Errors: []FieldError{{Reason: "not a regular file"}}}
-	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return Parse(path, data)
+}
+
+// openRegular opens a policy file, refusing anything but a regular file.
+// It opens without blocking: opening a FIFO for reading waits for a
+// writer, which hung `specguard validate` and wedged the reload watcher
+// (no reload, SIGHUP or SIGTERM answered again) when a FIFO replaced the
+// policy file.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if m := st.Mode(); !m.IsRegular() {
+		f.Close()
+		what := "is a special file"
+		switch {
+		case m.IsDir():
+			what = "is a directory"
+		case m&os.ModeNamedPipe != 0:
+			what = "is a named pipe (FIFO)"
+		case m&os.ModeSocket != 0:
+			what = "is a socket"
+		case m&os.ModeDevice != 0:
+			what = "is a device"
+		}
+		return nil, &LoadError{File: path, Errors: []FieldError{{Reason: what + ", not a regular file"}}}
+	}
+	return f, nil
 }
 
 // Parse checks and compiles a policy document. name is used in messages.

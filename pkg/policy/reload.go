@@ -64,7 +64,7 @@ func (s *Store) Current() *Policy { return s.cur.Load() }
 func (s *Store) Pointer() *atomic.Pointer[Policy] { return &s.cur }
 
 func readPolicyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +139,8 @@ func TestPolicyFileFaults(t *testing.T) {
 	}{
 		{"deleted", func() { os.Remove(path) }, "no such file or directory", "1"},
 		{"made unreadable (a directory in its place)", func() { os.Mkdir(path, 0o755) }, "is a directory", "1"},
+		// Opening a FIFO waits for a writer: this wedged the watcher and SIGTERM.
+		{"made unreadable (a FIFO in its place)", func() { os.RemoveAll(path); syscall.Mkfifo(path, 0o644) }, "is a named pipe (FIFO)", "1"},
 		{"truncated mid-write", func() {
 			os.RemoveAll(path)
 			full := doc("2")
@@ -167,11 +170,23 @@ func TestPolicyFileFaults(t *testing.T) {
 		}
 	}
 	_, body := get(t, "http://"+addr+"/metrics")
-	if !strings.Contains(body, `specguard_policy_reloads_total{result="failure"} 5`) {
+	if !strings.Contains(body, `specguard_policy_reloads_total{result="failure"} 6`) {
 		t.Errorf("no failed reloads in the metrics:\n%s", grepLines(body, "policy_reloads"))
 	}
 	if code, _ := get(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Errorf("readyz = %d with the last good policy in force", code)
+	}
+	// SIGTERM still stops it: a reload stuck opening the FIFO used to hold
+	// the watcher, and the process with it.
+	exited := make(chan int, 1)
+	go func() { exited <- p.stop() }()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("specguard did not stop on SIGTERM")
 	}
 }
 
