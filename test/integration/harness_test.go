@@ -220,8 +220,14 @@ type plugin struct {
 // until it has registered.
 func (r *runtime) startPlugin(args ...string) *plugin {
 	r.t.Helper()
+	return r.startBinary(specguardBin, args...)
+}
+
+// startBinary is startPlugin with another build of specguard.
+func (r *runtime) startBinary(bin string, args ...string) *plugin {
+	r.t.Helper()
 	full := append([]string{"run", "--socket-path", r.socket, "--log-level", "debug"}, args...)
-	cmd := exec.Command(specguardBin, full...)
+	cmd := exec.Command(bin, full...)
 	cmd.Env = append(os.Environ(), "NRI_PLUGIN_SOCKET=", "NRI_PLUGIN_NAME=", "NRI_PLUGIN_IDX=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
