@@ -146,7 +146,9 @@ func TestLaunchedByRuntime(t *testing.T) {
 	r := &runtime{t: t, dir: dir, socket: filepath.Join(dir, "nri.sock"), inner: filepath.Join(dir, "rt.sock"),
 		pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}}
 	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err }
-	updateFn := func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) { return nil, nil }
+	updateFn := func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
+		return nil, nil
+	}
 	nri, err := adaptation.New("containerd", "v2.4.2", syncFn, updateFn, adaptation.WithSocketPath(r.inner),
 		adaptation.WithPluginPath(plugins), adaptation.WithPluginConfigPath(confs))
 	if err != nil {
