@@ -13,7 +13,7 @@ help: ## list the targets
 build: ## build bin/specguard
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/specguard
 
-test: vet unit integration ## everything CI runs: vet, unit and integration tests (race detector on)
+test: vet unit integration ## everything CI runs: vet, unit and integration tests (race detector on), then e2e on real containerd
 
 vet: ## go vet
 	$(GO) vet ./...
