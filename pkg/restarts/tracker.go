@@ -9,15 +9,11 @@
 package restarts
 
 import (
-	"strconv"
 	"sync"
 
 	"github.com/specguard/specguard/pkg/annotations"
+	"github.com/specguard/specguard/pkg/kubelet"
 )
-
-// kubeletRestartCount is the kubelet's own annotation (see pkg/kubelet); it
-// is repeated here to keep this package free of the CRI dependencies.
-const kubeletRestartCount = "io.kubernetes.container.restartCount"
 
 // Key identifies a container across restarts: the kubelet numbers attempts
 // per container name within one pod UID.
@@ -74,7 +70,7 @@ func NewTracker(countLogDir func(podLogDir, container string) (int, error)) *Tra
 // CountFromAnnotations reads a container's restart count from the
 // annotation specguard wrote, else from the kubelet's.
 func CountFromAnnotations(a map[string]string) (int, bool) {
-	if n, ok := parseCount(a[annotations.RestartCount]); ok {
+	if n, ok := kubelet.ParseRestartCount(a[annotations.RestartCount]); ok {
 		return n, true
 	}
 	return KubeletCount(a)
@@ -82,19 +78,7 @@ func CountFromAnnotations(a map[string]string) (int, bool) {
 
 // KubeletCount reads the kubelet's io.kubernetes.container.restartCount.
 func KubeletCount(a map[string]string) (int, bool) {
-	return parseCount(a[kubeletRestartCount])
-}
-
-// parseCount accepts a non-negative decimal that fits the CRI's int32 attempt.
-func parseCount(s string) (int, bool) {
-	if len(s) == 0 || len(s) > 10 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 32)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return int(n), true
+	return kubelet.ParseRestartCount(a[kubelet.ContainerRestartCountAnnotation])
 }
 
 func (t *Tracker) pod(uid string) *pod {

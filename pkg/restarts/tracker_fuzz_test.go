@@ -3,6 +3,8 @@ package restarts
 import (
 	"strings"
 	"testing"
+
+	"github.com/specguard/specguard/pkg/kubelet"
 )
 
 // FuzzRecovery: a tracker rebuilt from arbitrary existing containers (the
@@ -26,7 +28,7 @@ func FuzzRecovery(f *testing.F) {
 			k := Key{PodUID: parts[0], Container: parts[1]}
 			ann := map[string]string{"specguard.io/restart-count": parts[2]}
 			if len(parts) == 4 { // the kubelet's annotation, the fallback
-				ann[kubeletRestartCount] = parts[3]
+				ann[kubelet.ContainerRestartCountAnnotation] = parts[3]
 			}
 			n, ok := CountFromAnnotations(ann)
 			if !ok {

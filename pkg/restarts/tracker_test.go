@@ -134,12 +134,12 @@ func TestForgetPodAndRemove(t *testing.T) {
 
 func TestParseCount(t *testing.T) {
 	for in, want := range map[string]int{"0": 0, "12": 12, "2147483647": 2147483647} {
-		if n, ok := parseCount(in); !ok || n != want {
+		if n, ok := KubeletCount(map[string]string{"io.kubernetes.container.restartCount": in}); !ok || n != want {
 			t.Errorf("%q: %d %v", in, n, ok)
 		}
 	}
 	for _, in := range []string{"", "-1", "2147483648", "1e3", " 1", "99999999999999999999", "1\x00"} {
-		if _, ok := parseCount(in); ok {
+		if _, ok := KubeletCount(map[string]string{"io.kubernetes.container.restartCount": in}); ok {
 			t.Errorf("%q accepted", in)
 		}
 	}
