@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,7 +121,7 @@ func TestTenThousandRulesLoadInBoundedTime(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
 		for i := 0; i < n; i++ {
-			b.WriteString("  - name: r" + itoa(i) + "\n    match: {namespaces: [ns-" + itoa(i) + "]}\n    resources: {memory: {limit: {max: 1Gi}}}\n")
+			b.WriteString("  - name: r" + strconv.Itoa(i) + "\n    match: {namespaces: [ns-" + strconv.Itoa(i) + "]}\n    resources: {memory: {limit: {max: 1Gi}}}\n")
 		}
 		start := time.Now()
 		p, err := Parse("big.yaml", []byte(b.String()))
@@ -138,18 +139,6 @@ func TestTenThousandRulesLoadInBoundedTime(t *testing.T) {
 	if big > 30*small+100*time.Millisecond || big > 2*time.Minute {
 		t.Fatalf("10,000 rules in %v against %v for 1,000: worse than linear", big, small)
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	s := ""
-	for n > 0 {
-		s = string(rune('0'+n%10)) + s
-		n /= 10
-	}
-	return s
 }
 
 // A FIFO where the policy file should be: opening one for reading waits

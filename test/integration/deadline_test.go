@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestFailClosedThroughNRI(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	window := 0
 	for {
-		_, _, err := r.create(pod, "after-"+itoa(window), nil)
+		_, _, err := r.create(pod, "after-"+strconv.Itoa(window), nil)
 		if err != nil {
 			if !strings.Contains(err.Error(), absent) {
 				t.Fatalf("after the crash: err = %v, want %q", err, absent)
@@ -58,7 +59,7 @@ func TestFailClosedThroughNRI(t *testing.T) {
 		t.Logf("%d container(s) admitted between the crash and the runtime noticing it", window)
 	}
 	for i := 0; i < 3; i++ {
-		if _, _, err := r.create(pod, "later-"+itoa(i), nil); err == nil {
+		if _, _, err := r.create(pod, "later-"+strconv.Itoa(i), nil); err == nil {
 			t.Fatal("a container was admitted after the runtime noticed specguard was gone")
 		}
 	}

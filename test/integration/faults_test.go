@@ -313,7 +313,7 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 	errs := make(chan error, workers)
 	answered := make([]int, workers)
 	for w := 0; w < workers; w++ {
-		pod := r.addPod("churn-"+itoa(w), "shop", "uid-kill-"+itoa(w), nil)
+		pod := r.addPod("churn-"+strconv.Itoa(w), "shop", "uid-kill-"+strconv.Itoa(w), nil)
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()

@@ -54,7 +54,7 @@ func TestLoadWithChurnStaysFlat(t *testing.T) {
 	// A steady population that lives through the whole run.
 	var steady []*api.PodSandbox
 	for i := 0; i < 20; i++ {
-		pod := r.addPod("steady-"+itoa(i), "load", "uid-steady-"+itoa(i), nil)
+		pod := r.addPod("steady-"+strconv.Itoa(i), "load", "uid-steady-"+strconv.Itoa(i), nil)
 		steady = append(steady, pod)
 		for _, c := range []string{"app", "sidecar"} {
 			if _, _, err := r.create(pod, c, nil); err != nil {
@@ -137,7 +137,7 @@ func TestLoadWithChurnStaysFlat(t *testing.T) {
 func churn(r *runtime, tag string, requests *countingInt) error {
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		pod := r.addPod("churn-"+tag+"-"+itoa(i), "load", "uid-"+tag+"-"+itoa(i), nil)
+		pod := r.addPod("churn-"+tag+"-"+strconv.Itoa(i), "load", "uid-"+tag+"-"+strconv.Itoa(i), nil)
 		requests.add(1)
 		for _, name := range []string{"app", "sidecar", "init"} {
 			var prev *api.Container

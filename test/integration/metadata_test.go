@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestRestartCountsContinueAcrossPluginRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != itoa(want) {
+		if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != strconv.Itoa(want) {
 			t.Fatalf("attempt %d: restart-count = %q", want, got)
 		}
 		// The kubelet keeps only the newest dead container.

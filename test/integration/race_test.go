@@ -108,7 +108,7 @@ func TestBinaryUnderRaceDetector(t *testing.T) {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
-				if err := churn(r, name+"-"+itoa(w), &requests); err != nil {
+				if err := churn(r, name+"-"+strconv.Itoa(w), &requests); err != nil {
 					errs <- err
 				}
 			}(w)

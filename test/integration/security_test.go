@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,7 +104,7 @@ func TestSecurityThroughNRI(t *testing.T) {
 	// try creates a CRI-shaped container in a fresh pod of namespace ns,
 	// with change applied on top.
 	try := func(ns string, hostNetwork bool, change func(*api.Container)) (*api.ContainerAdjustment, error) {
-		pod := criPod(r.addPod("p", ns, "uid-"+ns+"-"+itoa(len(r.pods)), nil), hostNetwork)
+		pod := criPod(r.addPod("p", ns, "uid-"+ns+"-"+strconv.Itoa(len(r.pods)), nil), hostNetwork)
 		_, adj, err := r.create(pod, "app", func(c *api.Container) {
 			criContainer(pod)(c)
 			if change != nil {

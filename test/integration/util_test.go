@@ -3,11 +3,8 @@ package integration
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func mkLogs(t *testing.T, dir string, names ...string) {
 	t.Helper()
