@@ -83,11 +83,15 @@ type decider struct {
 	res     resourceState
 	changed []*policy.Rule // rules that changed something, in rule order at the end
 
+	hostBinds     []hostBind // see hostBindMounts
+	hostBindsDone bool
+
 	// Backing storage for the common case, allocated with the decider
 	// rather than grown append by append on every request.
-	dataBuf    policy.TemplateData
-	envBuf     [8]envValue
-	changedBuf [8]*policy.Rule
+	dataBuf     policy.TemplateData
+	envBuf      [8]envValue
+	changedBuf  [8]*policy.Rule
+	hostBindBuf [4]hostBind
 }
 
 type envValue struct {

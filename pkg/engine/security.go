@@ -26,7 +26,7 @@ func (x *decider) applySecurity(r *policy.Rule) {
 		}
 	}
 	if s.CheckHostPaths {
-		x.checkHostPaths(r, c)
+		x.checkHostPaths(r)
 	}
 	if s.DenyDevices {
 		x.checkDevices(r, c)
@@ -152,31 +152,11 @@ func describeHostNamespaces(hs []HostNamespace) string {
 // globs. A deny pattern also catches a source above what it names: a bind
 // of /etc exposes /etc/shadow. An allow pattern must cover the source
 // itself (a pattern ending in /** covers its directory too).
-func (x *decider) checkHostPaths(r *policy.Rule, c *api.Container) {
+func (x *decider) checkHostPaths(r *policy.Rule) {
 	s := r.Security
-	ipcHost := false
-	for _, m := range c.GetMounts() {
-		if !IsBindMount(m) {
-			continue
-		}
-		src := path.Clean(m.GetSource())
-		if RuntimeOwnedMount(x.req.Pod, c, m) {
-			continue
-		}
-		if src == "/dev/shm" && m.GetDestination() == "/dev/shm" {
-			// The runtime binds the host's /dev/shm for host IPC; that is the
-			// IPC namespace's business (hostNamespaces), not a volume.
-			if !ipcHost {
-				for _, h := range HostNamespaces(x.req.Pod, c) {
-					ipcHost = ipcHost || h.Type == "ipc"
-				}
-			}
-			if ipcHost {
-				continue
-			}
-		}
-		where := "mount " + clipPath(m.GetDestination()) + ": host path " + clipPath(src)
-		if g, below, ok := deniedHostPath(s.HostPathsDeny, src); ok {
+	for _, m := range x.hostBindMounts() {
+		where := "mount " + clipPath(m.dst) + ": host path " + clipPath(m.src)
+		if g, below, ok := deniedHostPath(s.HostPathsDeny, m.src); ok {
 			if below {
 				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s contains paths denied by %q", where, g))
 			} else {
@@ -184,9 +164,88 @@ func (x *decider) checkHostPaths(r *policy.Rule, c *api.Container) {
 			}
 			continue
 		}
-		if len(s.HostPathsAllow) > 0 && !allowedHostPath(s.HostPathsAllow, src) {
+		if len(s.HostPathsAllow) > 0 && !allowedHostPath(s, m.src) {
 			x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, globList(s.HostPathsAllow)))
 		}
+	}
+}
+
+// hostBind is a bind mount of a host path that is not the runtime's own.
+type hostBind struct{ dst, src string }
+
+// hostBindMounts returns the container's binds of host paths, sources
+// cleaned, leaving out those the kubelet or containerd made for this pod
+// (RuntimeOwnedMount) and the host's /dev/shm bound for host IPC (that is
+// the IPC namespace's business, hostNamespaces, not a volume). It is
+// worked out once per decision, however many rules check host paths.
+func (x *decider) hostBindMounts() []hostBind {
+	if x.hostBindsDone {
+		return x.hostBinds
+	}
+	x.hostBindsDone = true
+	pod, c := x.req.Pod, x.req.Container
+	x.hostBinds = x.hostBindBuf[:0]
+	ipcHost := -1 // not looked up yet
+	for _, m := range c.GetMounts() {
+		if !IsBindMount(m) {
+			continue
+		}
+		src := cleanPath(m.GetSource())
+		if runtimeOwned(pod, c, src) {
+			continue
+		}
+		if src == "/dev/shm" && m.GetDestination() == "/dev/shm" {
+			if ipcHost < 0 {
+				ipcHost = 0
+				for _, h := range HostNamespaces(pod, c) {
+					if h.Type == "ipc" {
+						ipcHost = 1
+					}
+				}
+			}
+			if ipcHost == 1 {
+				continue
+			}
+		}
+		x.hostBinds = append(x.hostBinds, hostBind{dst: m.GetDestination(), src: src})
+	}
+	return x.hostBinds
+}
+
+// cleanPath is path.Clean without its byte-by-byte rewrite for the usual
+// case, a path that is already clean.
+func cleanPath(p string) string {
+	if isCleanAbs(p) {
+		return p
+	}
+	return path.Clean(p)
+}
+
+// isCleanAbs reports whether p is an absolute path that path.Clean would
+// return unchanged: no empty, "." or ".." element and no trailing slash.
+func isCleanAbs(p string) bool {
+	if p == "/" {
+		return true
+	}
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
+		return false
+	}
+	// Look at what follows each slash (the last byte is not one).
+	for i := 0; ; {
+		rest := p[i+1:]
+		switch {
+		case rest[0] == '/':
+			return false // an empty element
+		case rest[0] == '.' && (len(rest) == 1 || rest[1] == '/'):
+			return false // "."
+		case rest[0] == '.' && rest[1] == '.' && (len(rest) == 2 || rest[2] == '/'):
+			return false // ".."
+		}
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			return true
+		}
+		i += 1 + j
 	}
 }
 
@@ -229,10 +288,25 @@ const criDir = "/io.containerd.grpc.v1.cri/"
 // identifiers, wherever the kubelet and containerd roots are; another
 // pod's directory is a host path like any other.
 func RuntimeOwnedMount(pod *api.PodSandbox, c *api.Container, m *api.Mount) bool {
-	src := path.Clean(m.GetSource())
+	return runtimeOwned(pod, c, cleanPath(m.GetSource()))
+}
+
+// runtimeOwned is RuntimeOwnedMount for a cleaned source path. It matches
+// without building the prefixes it looks for: it runs for every mount of
+// every container.
+func runtimeOwned(pod *api.PodSandbox, c *api.Container, src string) bool {
 	if uid := pod.GetUid(); uid != "" && safeID(uid) {
-		if i := strings.Index(src, "/pods/"+uid+"/"); i > 0 {
-			return true
+		// <anything>/pods/<uid>/..., not at the very start.
+		for i := 1; i < len(src); {
+			j := strings.Index(src[i:], "/pods/")
+			if j < 0 {
+				break
+			}
+			at := i + j + len("/pods/")
+			if hasDirPrefix(src[at:], uid) {
+				return true
+			}
+			i += j + 1
 		}
 	}
 	i := strings.Index(src, criDir)
@@ -241,19 +315,26 @@ func RuntimeOwnedMount(pod *api.PodSandbox, c *api.Container, m *api.Mount) bool
 	}
 	rest := src[i+len(criDir):]
 	if id := pod.GetId(); id != "" && safeID(id) {
-		if f, ok := strings.CutPrefix(rest, "sandboxes/"+id+"/"); ok {
-			switch f {
+		if f, ok := strings.CutPrefix(rest, "sandboxes/"); ok && hasDirPrefix(f, id) {
+			switch f[len(id)+1:] {
 			case "hosts", "hostname", "resolv.conf", "shm":
 				return true
 			}
 		}
 	}
 	if id := c.GetId(); id != "" && safeID(id) {
-		if _, ok := strings.CutPrefix(rest, "containers/"+id+"/volumes/"); ok {
+		if f, ok := strings.CutPrefix(rest, "containers/"); ok && hasDirPrefix(f, id) &&
+			strings.HasPrefix(f[len(id)+1:], "volumes/") {
 			return true
 		}
 	}
 	return false
+}
+
+// hasDirPrefix reports whether s starts with the path element dir and a
+// slash after it.
+func hasDirPrefix(s, dir string) bool {
+	return len(s) > len(dir) && s[len(dir)] == '/' && s[:len(dir)] == dir
 }
 
 // safeID keeps an identifier from smuggling path elements into a prefix.
@@ -277,15 +358,16 @@ func deniedHostPath(deny []policy.Glob, src string) (string, bool, bool) {
 	return "", false, false
 }
 
-func allowedHostPath(allow []policy.Glob, src string) bool {
-	for _, g := range allow {
+func allowedHostPath(s *policy.SecurityRules, src string) bool {
+	for _, g := range s.HostPathsAllow {
 		if g.Match(src) {
 			return true
 		}
-		if dir, ok := strings.CutSuffix(g.String(), "/**"); ok && dir != "" {
-			if pg, err := policy.CompileGlob(dir, true); err == nil && pg.Match(src) {
-				return true
-			}
+	}
+	// A pattern ending in /** covers its directory too.
+	for _, g := range s.HostPathsAllowDirs {
+		if g.Match(src) {
+			return true
 		}
 	}
 	return false

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"path"
 	"strings"
 	"testing"
 
@@ -558,5 +559,56 @@ func TestSysctlDotted(t *testing.T) {
 		if got := SysctlDotted(in); got != want {
 			t.Errorf("SysctlDotted(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// cleanPath skips path.Clean for paths already clean; it must agree with
+// path.Clean on every path, clean or not.
+func TestCleanPath(t *testing.T) {
+	for _, p := range []string{
+		"", "/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/..", "/.", "/a/..", "/a/.",
+		"a", "a/b", "./a", "/var/lib/kubelet/pods/x/volumes", "/a/b/", "/.a/..b/...", "/a/.b", "/a/b.",
+	} {
+		if got, want := cleanPath(p), path.Clean(p); got != want {
+			t.Errorf("cleanPath(%q) = %q, path.Clean = %q", p, got, want)
+		}
+	}
+}
+
+func FuzzCleanPath(f *testing.F) {
+	for _, p := range []string{"/", "/a/../b", "/x//y/", "/var/lib/kubelet"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if got, want := cleanPath(p), path.Clean(p); got != want {
+			t.Fatalf("cleanPath(%q) = %q, path.Clean = %q", p, got, want)
+		}
+	})
+}
+
+func TestRuntimeOwned(t *testing.T) {
+	pod := &api.PodSandbox{Id: "sb1", Uid: "u1"}
+	c := &api.Container{Id: "c1"}
+	for src, want := range map[string]bool{
+		"/var/lib/kubelet/pods/u1/volumes/x":                                     true,
+		"/var/lib/kubelet/pods/u1":                                               false, // the pod's directory itself
+		"/pods/u1/x":                                                             false, // not below some root
+		"/var/lib/kubelet/pods/u12/volumes/x":                                    false,
+		"/a/pods/other/pods/u1/x":                                                true, // a later occurrence counts
+		"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/sb1/hosts":          true,
+		"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/sb1/passwd":         false,
+		"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/sb12/hosts":         false,
+		"/var/lib/containerd/io.containerd.grpc.v1.cri/containers/c1/volumes/v":  true,
+		"/var/lib/containerd/io.containerd.grpc.v1.cri/containers/c1/rootfs":     false,
+		"/var/lib/containerd/io.containerd.grpc.v1.cri/containers/c10/volumes/v": false,
+		"/etc": false,
+	} {
+		if got := runtimeOwned(pod, c, src); got != want {
+			t.Errorf("runtimeOwned(%q) = %v, want %v", src, got, want)
+		}
+	}
+	// An identifier with a slash could smuggle a prefix: never owned.
+	if runtimeOwned(&api.PodSandbox{Uid: "x/.."}, c, "/var/lib/kubelet/pods/x/../volumes/y") {
+		t.Error("a uid with a slash matched")
 	}
 }

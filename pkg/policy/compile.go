@@ -170,6 +170,7 @@ type SecurityRules struct {
 	DenyHostNamespaces  bool
 	CheckHostPaths      bool
 	HostPathsAllow      []Glob
+	HostPathsAllowDirs  []Glob // the directories of allow patterns ending in /**, which cover them too
 	HostPathsDeny       []Glob
 	DenyDevices         bool
 	AllowedDevices      []Glob
@@ -580,6 +581,13 @@ func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 	if s.HostPaths != nil {
 		out.CheckHostPaths = true
 		out.HostPathsAllow = compileGlobs(e, base+".hostPaths.allow", s.HostPaths.Allow, true)
+		for _, g := range out.HostPathsAllow {
+			if dir, ok := strings.CutSuffix(g.String(), "/**"); ok && dir != "" {
+				if dg, err := CompileGlob(dir, true); err == nil {
+					out.HostPathsAllowDirs = append(out.HostPathsAllowDirs, dg)
+				}
+			}
+		}
 		out.HostPathsDeny = compileGlobs(e, base+".hostPaths.deny", s.HostPaths.Deny, true)
 	}
 	switch s.Devices {
