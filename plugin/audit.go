@@ -38,32 +38,41 @@ func (p *Plugin) countDecision(d *engine.Decision) {
 
 // logDecision logs a decision once and hands it to the audit trail.
 // Decisions that changed nothing beyond the built-in metadata are logged
-// at debug only. Formatting the trace is the costly part of a request, so
-// the plugin runs this after the reply.
+// at debug only. The info line names the rules that acted; the trace (what
+// each rule did to each field) goes to the audit trail, and into the line
+// at debug level: formatting it is the costliest part of a request, more
+// than the decision (issue 8). The plugin runs this after the reply.
 func (p *Plugin) logDecision(pod *api.PodSandbox, c *api.Container, a restarts.Assignment, d *engine.Decision) {
-	rec := AuditRecord{
-		Pod: pod.GetNamespace() + "/" + pod.GetName(), PodUID: pod.GetUid(), Container: c.GetName(), ContainerID: c.GetId(),
-		Allowed: d.Allowed, Reason: d.Reason, RestartCount: a.Count, CountSource: a.Source,
-		Rules: d.Rules, Violations: d.Violations,
-	}
 	eventful := !d.Allowed || len(d.Rules) > 0 || len(d.Violations) > 0
-	log := p.cfg.Log.WithFields(logrus.Fields{"pod": rec.Pod, "container": rec.Container, "containerID": rec.ContainerID,
-		"restartCount": a.Count, "restartCountSource": a.Source})
+	podRef := pod.GetNamespace() + "/" + pod.GetName()
+	fields := logrus.Fields{"pod": podRef, "container": c.GetName(), "containerID": c.GetId(),
+		"restartCount": a.Count, "restartCountSource": a.Source}
+	debug := p.cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel)
 	if !eventful {
-		log.Debug("container created with recomputed metadata")
+		if debug {
+			p.cfg.Log.WithFields(fields).Debug("container created with recomputed metadata")
+		}
 		return
 	}
-	rec.Trace = d.Trace
-	log = log.WithFields(logrus.Fields{"rules": d.Rules, "trace": d.Trace})
+	fields["rules"] = d.Rules
+	if debug {
+		fields["trace"] = d.Trace
+	}
 	switch {
 	case !d.Allowed:
-		log.WithField("reason", d.Reason).Warn("container refused")
+		fields["reason"] = d.Reason
+		p.cfg.Log.WithFields(fields).Warn("container refused")
 	case len(d.Violations) > 0:
-		log.WithField("violations", d.Violations).Info("container adjusted with audit findings")
+		fields["violations"] = d.Violations
+		p.cfg.Log.WithFields(fields).Info("container adjusted with audit findings")
 	default:
-		log.Info("container adjusted")
+		p.cfg.Log.WithFields(fields).Info("container adjusted")
 	}
 	if p.cfg.Audit != nil {
-		p.cfg.Audit(rec)
+		p.cfg.Audit(AuditRecord{
+			Pod: podRef, PodUID: pod.GetUid(), Container: c.GetName(), ContainerID: c.GetId(),
+			Allowed: d.Allowed, Reason: d.Reason, RestartCount: a.Count, CountSource: a.Source,
+			Rules: d.Rules, Trace: d.Trace, Violations: d.Violations,
+		})
 	}
 }
