@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
+	"github.com/containerd/ttrpc"
 	"github.com/sirupsen/logrus"
 )
 
@@ -68,6 +69,7 @@ func (p *Plugin) runOnce(ctx context.Context, conn Connection) error {
 		stub.WithSocketPath(conn.SocketPath),
 		stub.WithOnClose(func() { close(closed) }),
 		stub.WithLogger(nriLogger{p.cfg.Log.WithField("component", "nri")}),
+		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(trimSync)}),
 	}
 	if os.Getenv(api.PluginIdxEnvVar) == "" {
 		opts = append(opts, stub.WithPluginName(conn.Name), stub.WithPluginIdx(conn.Index))
