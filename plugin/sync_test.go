@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/specguard/specguard/pkg/kubelet"
@@ -50,8 +51,48 @@ func syncInput() *api.SynchronizeRequest {
 	return req
 }
 
-// The tracker must come out of Synchronize the same whether or not the
-// request was trimmed: trimSyncRequest keeps every field Synchronize reads.
+// project is what readSync should make of a request: the fields
+// Synchronize reads, from a full unmarshal.
+func project(full *api.SynchronizeRequest) *api.SynchronizeRequest {
+	out := &api.SynchronizeRequest{More: full.More}
+	for _, pod := range full.Pods {
+		out.Pods = append(out.Pods, &api.PodSandbox{Id: pod.Id, Uid: pod.Uid})
+	}
+	for _, c := range full.Containers {
+		t := &api.Container{Id: c.Id, PodSandboxId: c.PodSandboxId, Name: c.Name}
+		for _, k := range syncAnnotations {
+			if v, ok := c.Annotations[k]; ok {
+				if t.Annotations == nil {
+					t.Annotations = map[string]string{}
+				}
+				t.Annotations[k] = v
+			}
+		}
+		out.Containers = append(out.Containers, t)
+	}
+	return out
+}
+
+// read runs a request through trimSync as the ttrpc server would.
+func read(t testing.TB, in proto.Message, out proto.Message) (proto.Message, error) {
+	data, err := proto.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readWire(data, out)
+}
+
+func readWire(data []byte, out proto.Message) (proto.Message, error) {
+	unmarshal := func(v interface{}) error { return proto.Unmarshal(data, v.(proto.Message)) }
+	method := func(_ context.Context, u func(interface{}) error) (interface{}, error) {
+		return out, u(out)
+	}
+	_, err := trimSync(context.Background(), unmarshal, &ttrpc.UnaryServerInfo{}, method)
+	return out, err
+}
+
+// The tracker must come out of Synchronize the same whether the request
+// was read whole or by trimSync: it keeps every field Synchronize reads.
 func TestTrimSyncKeepsWhatSynchronizeReads(t *testing.T) {
 	synced := func(req *api.SynchronizeRequest) *restarts.Tracker {
 		tr := restarts.NewTracker(nil)
@@ -65,20 +106,27 @@ func TestTrimSyncKeepsWhatSynchronizeReads(t *testing.T) {
 		return tr
 	}
 	full := syncInput()
-	trimmed := proto.Clone(full).(*api.SynchronizeRequest)
-	trimSyncRequest(trimmed)
+	full.More = true
+	got, err := read(t, full, &api.SynchronizeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := got.(*api.SynchronizeRequest)
+	if !proto.Equal(trimmed, project(full)) {
+		t.Fatalf("trimSync read:\n%v\nwant:\n%v", trimmed, project(full))
+	}
 	if a, b := proto.Size(full), proto.Size(trimmed); b*2 > a {
 		t.Errorf("trimmed request is %d bytes of %d: not trimmed", b, a)
 	}
-	want, got := synced(full), synced(trimmed)
-	if want.Live() != got.Live() || want.Pods() != got.Pods() || want.Live() == 0 {
-		t.Fatalf("live/pods: trimmed %d/%d, full %d/%d", got.Live(), got.Pods(), want.Live(), want.Pods())
+	want, have := synced(full), synced(trimmed)
+	if want.Live() != have.Live() || want.Pods() != have.Pods() || want.Live() == 0 {
+		t.Fatalf("live/pods: trimmed %d/%d, full %d/%d", have.Live(), have.Pods(), want.Live(), want.Pods())
 	}
 	for p := range 4 {
 		for c := range 3 {
 			key := restarts.Key{PodUID: "uid-" + strconv.Itoa(p), Container: "c" + strconv.Itoa(c)}
 			wn, wok := want.Newest(key)
-			gn, gok := got.Newest(key)
+			gn, gok := have.Newest(key)
 			if wn != gn || wok != gok {
 				t.Errorf("%v: trimmed (%d, %v), full (%d, %v)", key, gn, gok, wn, wok)
 			}
@@ -86,30 +134,53 @@ func TestTrimSyncKeepsWhatSynchronizeReads(t *testing.T) {
 	}
 }
 
-// trimSync trims Synchronize requests as the ttrpc server unmarshals them
-// and leaves every other request whole.
-func TestTrimSyncInterceptor(t *testing.T) {
-	call := func(in proto.Message, out proto.Message) proto.Message {
-		data, err := proto.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		unmarshal := func(v interface{}) error { return proto.Unmarshal(data, v.(proto.Message)) }
-		method := func(_ context.Context, u func(interface{}) error) (interface{}, error) {
-			return out, u(out)
-		}
-		if _, err := trimSync(context.Background(), unmarshal, &ttrpc.UnaryServerInfo{}, method); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	sync := call(syncInput(), &api.SynchronizeRequest{}).(*api.SynchronizeRequest)
-	if c := sync.Containers[0]; c.Linux != nil || c.Mounts != nil || c.Annotations["io.kubernetes.container.hash"] != "" ||
-		c.Annotations["specguard.io/restart-count"] != "3" || c.Id != "sb-0-c0" {
-		t.Errorf("synchronize container not trimmed as expected: %v", c)
-	}
+// Every other request is unmarshalled whole.
+func TestTrimSyncLeavesOtherRequests(t *testing.T) {
 	create := &api.CreateContainerRequest{Pod: syncInput().Pods[0], Container: syncInput().Containers[0]}
-	if got := call(create, &api.CreateContainerRequest{}); !proto.Equal(got, create) {
-		t.Errorf("CreateContainer request changed:\n%v\n%v", got, create)
+	got, err := read(t, create, &api.CreateContainerRequest{})
+	if err != nil || !proto.Equal(got, create) {
+		t.Errorf("CreateContainer request changed (%v):\n%v\n%v", err, got, create)
 	}
+}
+
+// Malformed wire data and strings that are not UTF-8 are refused, as
+// proto.Unmarshal refuses them.
+func TestTrimSyncRefusesWhatProtoRefuses(t *testing.T) {
+	good, _ := proto.Marshal(syncInput())
+	for name, data := range map[string][]byte{
+		"truncated":  good[:len(good)-3],
+		"bad tag":    {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"bad length": {0x0a, 0x7f, 0x01},
+		"invalid utf8": protowire.AppendBytes(protowire.AppendTag(nil, syncField.pods, protowire.BytesType),
+			protowire.AppendBytes(protowire.AppendTag(nil, syncField.podUID, protowire.BytesType), []byte{0xff, 0xfe})),
+	} {
+		if err := proto.Unmarshal(data, &api.SynchronizeRequest{}); err == nil {
+			t.Fatalf("%s: proto.Unmarshal accepts it: not a useful case", name)
+		}
+		if _, err := readWire(data, &api.SynchronizeRequest{}); err == nil {
+			t.Errorf("%s: trimSync accepted it", name)
+		}
+	}
+}
+
+// Whatever the bytes, trimSync does not panic, and whenever proto.Unmarshal
+// accepts them it reads the same fields.
+func FuzzTrimSync(f *testing.F) {
+	good, _ := proto.Marshal(syncInput())
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte{0x18, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := readWire(data, &api.SynchronizeRequest{})
+		var full api.SynchronizeRequest
+		if proto.Unmarshal(data, &full) != nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("proto.Unmarshal accepts what trimSync refuses: %v", err)
+		}
+		if want := project(&full); !proto.Equal(got, want) {
+			t.Fatalf("trimSync read:\n%v\nwant:\n%v", got, want)
+		}
+	})
 }
