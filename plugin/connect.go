@@ -69,7 +69,7 @@ func (p *Plugin) runOnce(ctx context.Context, conn Connection) error {
 		stub.WithSocketPath(conn.SocketPath),
 		stub.WithOnClose(func() { close(closed) }),
 		stub.WithLogger(nriLogger{p.cfg.Log.WithField("component", "nri")}),
-		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(trimSync)}),
+		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(ReadLean)}),
 	}
 	if os.Getenv(api.PluginIdxEnvVar) == "" {
 		opts = append(opts, stub.WithPluginName(conn.Name), stub.WithPluginIdx(conn.Index))

@@ -16,28 +16,134 @@ import (
 	"github.com/specguard/specguard/pkg/kubelet"
 )
 
-// trimSync is a ttrpc server interceptor that reads each Synchronize
-// message for what Plugin.Synchronize needs and nothing else. The NRI stub
-// collects every chunk of a split Synchronize and hands the plugin all of
-// them at once: unmarshalled whole, a node's containers cost ~45 KB of Go
-// objects each (8.7 KB on the wire; containerd's seccomp profile alone is
-// some 400 strings per container), 466 MiB at 10,000 containers, and the Go
-// runtime keeps the bookkeeping for its largest heap ever. Read this way, a
-// container costs its IDs and name, and a chunk's wire bytes are garbage
-// before the next arrives. Every other request is unmarshalled as usual.
-func trimSync(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
+// ReadLean is a ttrpc server interceptor that leaves out, as requests
+// are unmarshalled, the parts of them specguard never reads:
+//
+//   - Synchronize: all but the pods' and containers' identities and
+//     restart counts (readSync). The NRI stub collects every chunk of a
+//     split Synchronize and hands the plugin all of them at once: whole,
+//     a node's containers cost ~45 KB of Go objects each (8.7 KB on the
+//     wire), 466 MiB at 10,000 containers, and the Go runtime keeps the
+//     bookkeeping for its largest heap ever.
+//   - CreateContainer and the lifecycle events (PostCreateContainer,
+//     RemoveContainer): the syscall rules of the container's seccomp
+//     policy (dropSeccompSyscalls). containerd sends the whole profile of
+//     every RuntimeDefault container, some 400 syscall names, more than
+//     half of the request and 60% of the time spent unmarshalling it;
+//     specguard only asks whether there is a policy.
+//
+// Every other request is unmarshalled as usual. It is exported for the
+// benchmarks, which hold specguard to a no-op plugin reading requests
+// the same way as well as to one reading them whole.
+func ReadLean(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
 	return method(ctx, func(v interface{}) error {
-		req, ok := v.(*api.SynchronizeRequest)
-		if !ok {
-			return unmarshal(v)
+		switch req := v.(type) {
+		case *api.SynchronizeRequest:
+			raw, err := rawBytes(unmarshal)
+			if err != nil {
+				return err
+			}
+			return readSync(raw, req)
+		case *api.CreateContainerRequest:
+			return unmarshalLean(unmarshal, req, createContainerField)
+		case *api.PostCreateContainerRequest:
+			return unmarshalLean(unmarshal, req, postCreateContainerField)
+		case *api.RemoveContainerRequest:
+			return unmarshalLean(unmarshal, req, removeContainerField)
+		case *api.StateChangeEvent:
+			return unmarshalLean(unmarshal, req, stateChangeContainerField)
 		}
-		// An Empty keeps every field it does not know as wire bytes.
-		var raw emptypb.Empty
-		if err := unmarshal(&raw); err != nil {
-			return err
-		}
-		return readSync(raw.ProtoReflect().GetUnknown(), req)
+		return unmarshal(v)
 	})
+}
+
+// unmarshalLean unmarshals a request whose field containerField is a
+// container, without that container's seccomp syscall rules.
+func unmarshalLean(unmarshal ttrpc.Unmarshaler, req proto.Message, containerField protowire.Number) error {
+	raw, err := rawBytes(unmarshal)
+	if err != nil {
+		return err
+	}
+	return proto.Unmarshal(dropSeccompSyscalls(raw, containerField), req)
+}
+
+// rawBytes returns a request's wire bytes: an Empty keeps every field it
+// does not know as they came.
+func rawBytes(unmarshal ttrpc.Unmarshaler) ([]byte, error) {
+	var raw emptypb.Empty
+	if err := unmarshal(&raw); err != nil {
+		return nil, err
+	}
+	return raw.ProtoReflect().GetUnknown(), nil
+}
+
+// The paths to the syscall rules in the requests that carry a container.
+var (
+	createContainerField      = fieldNumber(&api.CreateContainerRequest{}, "container")
+	postCreateContainerField  = fieldNumber(&api.PostCreateContainerRequest{}, "container")
+	removeContainerField      = fieldNumber(&api.RemoveContainerRequest{}, "container")
+	stateChangeContainerField = fieldNumber(&api.StateChangeEvent{}, "container")
+	containerLinuxField       = fieldNumber(&api.Container{}, "linux")
+	linuxSeccompField         = fieldNumber(&api.LinuxContainer{}, "seccomp_policy")
+	seccompSyscallsField      = fieldNumber(&api.LinuxSeccomp{}, "syscalls")
+)
+
+// dropSeccompSyscalls returns a request's wire bytes without the syscall
+// rules of the seccomp policy of the container in field containerField;
+// the policy itself, its default action and the rest of the request stay.
+// Bytes it cannot parse are returned as they are, for proto.Unmarshal to
+// refuse.
+func dropSeccompSyscalls(b []byte, containerField protowire.Number) []byte {
+	out, ok := rewriteField(b, containerField, func(c []byte) ([]byte, bool) {
+		return rewriteField(c, containerLinuxField, func(l []byte) ([]byte, bool) {
+			return rewriteField(l, linuxSeccompField, func(s []byte) ([]byte, bool) {
+				return rewriteField(s, seccompSyscallsField, nil)
+			})
+		})
+	})
+	if !ok {
+		return b
+	}
+	return out
+}
+
+// rewriteField copies a message's wire bytes with each length-delimited
+// field num replaced by fn(its value), or left out if fn is nil. It
+// returns b itself when there is no such field, and false when b does not
+// parse.
+func rewriteField(b []byte, num protowire.Number, fn func([]byte) ([]byte, bool)) ([]byte, bool) {
+	var out []byte
+	for rest := b; len(rest) > 0; {
+		n, typ, l := protowire.ConsumeTag(rest)
+		if l < 0 {
+			return nil, false
+		}
+		fl := protowire.ConsumeFieldValue(n, typ, rest[l:])
+		if fl < 0 {
+			return nil, false
+		}
+		field := rest[:l+fl]
+		if n == num && typ == protowire.BytesType {
+			if out == nil {
+				out = append(make([]byte, 0, len(b)), b[:len(b)-len(rest)]...)
+			}
+			if fn != nil {
+				v, _ := protowire.ConsumeBytes(rest[l:])
+				nv, ok := fn(v)
+				if !ok {
+					return nil, false
+				}
+				out = protowire.AppendBytes(protowire.AppendTag(out, n, typ), nv)
+			}
+		} else if out != nil {
+			out = append(out, field...)
+		}
+		rest = rest[l+fl:]
+	}
+	if out == nil {
+		return b, true
+	}
+	return out, true
 }
 
 // syncField holds the field numbers readSync reads, looked up by name in

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -10,8 +11,11 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/specguard/specguard/pkg/engine"
 	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
+	"github.com/specguard/specguard/test/bench/workload"
 )
 
 // syncInput is a node as containerd reports it at Synchronize: pods with
@@ -87,7 +91,7 @@ func readWire(data []byte, out proto.Message) (proto.Message, error) {
 	method := func(_ context.Context, u func(interface{}) error) (interface{}, error) {
 		return out, u(out)
 	}
-	_, err := trimSync(context.Background(), unmarshal, &ttrpc.UnaryServerInfo{}, method)
+	_, err := ReadLean(context.Background(), unmarshal, &ttrpc.UnaryServerInfo{}, method)
 	return out, err
 }
 
@@ -134,13 +138,111 @@ func TestTrimSyncKeepsWhatSynchronizeReads(t *testing.T) {
 	}
 }
 
-// Every other request is unmarshalled whole.
-func TestTrimSyncLeavesOtherRequests(t *testing.T) {
-	create := &api.CreateContainerRequest{Pod: syncInput().Pods[0], Container: syncInput().Containers[0]}
-	got, err := read(t, create, &api.CreateContainerRequest{})
-	if err != nil || !proto.Equal(got, create) {
-		t.Errorf("CreateContainer request changed (%v):\n%v\n%v", err, got, create)
+// lean is what ReadLean should make of a CreateContainerRequest.
+func lean(req *api.CreateContainerRequest) *api.CreateContainerRequest {
+	out := proto.Clone(req).(*api.CreateContainerRequest)
+	if sp := out.GetContainer().GetLinux().GetSeccompPolicy(); sp != nil {
+		sp.Syscalls = nil
 	}
+	return out
+}
+
+// CreateContainer requests come without the seccomp policy's syscall rules
+// (and nothing else missing); every other request is unmarshalled whole.
+func TestReadLeanRequests(t *testing.T) {
+	pod, c := workload.Request(0)
+	create := &api.CreateContainerRequest{Pod: pod, Container: c}
+	got, err := read(t, create, &api.CreateContainerRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, lean(create)) {
+		t.Errorf("CreateContainer read as:\n%v\nwant:\n%v", got, lean(create))
+	}
+	if got.(*api.CreateContainerRequest).GetContainer().GetLinux().GetSeccompPolicy() == nil {
+		t.Error("the seccomp policy itself was dropped: the container would look Unconfined")
+	}
+	if a, b := proto.Size(create), proto.Size(got); b*2 > a {
+		t.Errorf("lean request is %d bytes of %d", b, a)
+	}
+	// Without a seccomp policy the request comes through as it is.
+	bare := &api.CreateContainerRequest{Pod: syncInput().Pods[0], Container: &api.Container{Id: "x", Linux: &api.LinuxContainer{}}}
+	if got, err := read(t, bare, &api.CreateContainerRequest{}); err != nil || !proto.Equal(got, bare) {
+		t.Errorf("CreateContainer without seccomp changed (%v): %v", err, got)
+	}
+	event := &api.StateChangeEvent{Event: api.Event_POST_CREATE_CONTAINER, Pod: pod, Container: c}
+	if got, err := read(t, event, &api.StateChangeEvent{}); err != nil || !proto.Equal(got, &api.StateChangeEvent{
+		Event: event.Event, Pod: pod, Container: lean(create).Container}) {
+		t.Errorf("StateChangeEvent read as (%v):\n%v", err, got)
+	}
+	for _, ev := range []struct{ full, empty, want proto.Message }{
+		{&api.PostCreateContainerRequest{Pod: pod, Container: c}, &api.PostCreateContainerRequest{}, &api.PostCreateContainerRequest{Pod: pod, Container: lean(create).Container}},
+		{&api.RemoveContainerRequest{Pod: pod, Container: c}, &api.RemoveContainerRequest{}, &api.RemoveContainerRequest{Pod: pod, Container: lean(create).Container}},
+	} {
+		if got, err := read(t, ev.full, ev.empty); err != nil || !proto.Equal(got, ev.want) {
+			t.Errorf("%T read as (%v):\n%v", ev.full, err, got)
+		}
+	}
+	validate := &api.ValidateContainerAdjustmentRequest{Pod: pod, Container: c,
+		Adjust: &api.ContainerAdjustment{Linux: &api.LinuxContainerAdjustment{SeccompPolicy: c.GetLinux().GetSeccompPolicy()}}}
+	if got, err := read(t, validate, &api.ValidateContainerAdjustmentRequest{}); err != nil || !proto.Equal(got, validate) {
+		t.Errorf("ValidateContainerAdjustment request changed (%v)", err)
+	}
+}
+
+// The engine decides the same on a lean request as on the whole one: it
+// reads nothing ReadLean leaves out.
+func TestEngineDecidesTheSameOnLeanRequests(t *testing.T) {
+	pols := map[string]*policy.Policy{"workload": workload.MustPolicy(100)}
+	for _, sec := range []string{"seccomp: {unconfined: reject}", "seccomp: {unconfined: inject}", "runAsNonRoot: true\n        hostPaths: {deny: [/etc]}"} {
+		pols[sec] = parsePolicy(t, "  rules:\n    - name: r\n      security:\n        "+sec+"\n").Load()
+	}
+	for name, pol := range pols {
+		for i := range 4 {
+			pod, c := workload.Request(i)
+			switch i {
+			case 2:
+				c.Linux.SeccompProfile = nil // confined by the policy alone
+			case 3:
+				c.Linux.SeccompPolicy = nil // Unconfined
+			}
+			full := &api.CreateContainerRequest{Pod: pod, Container: c}
+			got, err := read(t, full, &api.CreateContainerRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := got.(*api.CreateContainerRequest)
+			want := engine.Decide(pol, &engine.Request{Pod: full.Pod, Container: full.Container, RestartCount: i, NodeName: "n"})
+			have := engine.Decide(pol, &engine.Request{Pod: l.Pod, Container: l.Container, RestartCount: i, NodeName: "n"})
+			if want.Allowed != have.Allowed || want.Reason != have.Reason || !proto.Equal(want.Adjustment, have.Adjustment) ||
+				!reflect.DeepEqual(want.Trace, have.Trace) || !reflect.DeepEqual(want.Violations, have.Violations) {
+				t.Errorf("%s, request %d: the lean request decides differently:\n%+v\n%+v", name, i, have, want)
+			}
+		}
+	}
+}
+
+// Whatever the bytes, ReadLean does not panic on a CreateContainer, and
+// whenever proto.Unmarshal accepts them it reads the same request less the
+// syscall rules.
+func FuzzReadLeanCreate(f *testing.F) {
+	pod, c := workload.Request(0)
+	good, _ := proto.Marshal(&api.CreateContainerRequest{Pod: pod, Container: c})
+	f.Add(good)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := readWire(data, &api.CreateContainerRequest{})
+		var full api.CreateContainerRequest
+		if proto.Unmarshal(data, &full) != nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("proto.Unmarshal accepts what ReadLean refuses: %v", err)
+		}
+		if want := lean(&full); !proto.Equal(got, want) {
+			t.Fatalf("ReadLean read:\n%v\nwant:\n%v", got, want)
+		}
+	})
 }
 
 // Malformed wire data and strings that are not UTF-8 are refused, as
