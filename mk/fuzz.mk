@@ -8,7 +8,7 @@ FUZZMINIMIZETIME ?= 5s
 FUZZ_TARGETS := \
 	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender \
 	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
-	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents ./plugin:FuzzTrimSync ./pkg/engine:FuzzCleanPath \
+	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents ./plugin:FuzzTrimSync ./plugin:FuzzReadLeanCreate ./pkg/engine:FuzzCleanPath \
 	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate
 
 .PHONY: fuzz
