@@ -285,7 +285,7 @@ func (x *decider) applyEnv(r *policy.Rule) {
 			}
 			continue
 		}
-		x.trace(r.Name, "env["+t.Name+"]", "set", v)
+		x.trace(r.Name, t.Field, "set", v)
 		set := false
 		for j := range x.env {
 			if x.env[j].name == t.Name {
@@ -320,7 +320,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 			continue
 		}
 		x.adj.AddAnnotation(t.Name, v)
-		x.trace(r.Name, "annotations["+t.Name+"]", "set", v)
+		x.trace(r.Name, t.Field, "set", v)
 		x.markChanged(r)
 	}
 	for _, k := range r.RemoveAnnotations {

@@ -47,10 +47,9 @@ func (x *decider) applySecurity(r *policy.Rule) {
 // kubelet's own wording is kept so that the message reads like the
 // kubelet's refusal it stands in for.
 func (x *decider) checkNonRoot(r *policy.Rule, c *api.Container) {
-	pod := podRef(x.req.Pod)
 	u := c.GetUser()
 	if u == nil {
-		x.refuse(r.Name, r.Mode, fmt.Sprintf("container has runAsNonRoot and the runtime did not report its user, cannot verify user is non-root (pod: %q, container: %s)", pod, c.GetName()))
+		x.refuse(r.Name, r.Mode, fmt.Sprintf("container has runAsNonRoot and the runtime did not report its user, cannot verify user is non-root (pod: %q, container: %s)", podRef(x.req.Pod), c.GetName()))
 		return
 	}
 	if u.GetUid() != 0 {
@@ -61,7 +60,7 @@ func (x *decider) checkNonRoot(r *policy.Rule, c *api.Container) {
 		x.trace(r.Name, "user", "allow", "uid 0 inside the container's user namespace (rootInUserNamespace: allow)")
 		return
 	}
-	msg := fmt.Sprintf("container has runAsNonRoot and image will run as root (pod: %q, container: %s): process uid 0 breaks non-root policy", pod, c.GetName())
+	msg := fmt.Sprintf("container has runAsNonRoot and image will run as root (pod: %q, container: %s): process uid 0 breaks non-root policy", podRef(x.req.Pod), c.GetName())
 	if inUserNS {
 		msg += " (uid 0 inside the container's user namespace; rootInUserNamespace: allow admits it)"
 	}

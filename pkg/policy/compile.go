@@ -347,6 +347,7 @@ func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
 			e.add(p+".value", "%v", err)
 			continue
 		}
+		t.Field = "env[" + ev.Name + "]"
 		out.Env = append(out.Env, t)
 	}
 	if a := r.Annotations; a != nil {
@@ -366,6 +367,7 @@ func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
 				e.add(p, "%v", err)
 				continue
 			}
+			t.Field = "annotations[" + k + "]"
 			out.AddAnnotations = append(out.AddAnnotations, t)
 		}
 		for j, k := range a.Remove {

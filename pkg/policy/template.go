@@ -35,7 +35,10 @@ type NodeData struct{ Name string }
 
 // Template is a named value that is either a literal or a parsed template.
 type Template struct {
-	Name    string
+	Name string
+	// Field is the field the template sets as traces name it
+	// (env[NAME], annotations[KEY]); made once, not per request.
+	Field   string
 	literal string
 	tmpl    *template.Template
 	// parts, when set, render the template without text/template: the
