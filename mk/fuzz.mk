@@ -6,7 +6,7 @@ FUZZTIME ?= 15s
 # runs: "execs: N (0/sec)").
 FUZZMINIMIZETIME ?= 5s
 FUZZ_TARGETS := \
-	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender \
+	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender ./pkg/policy:FuzzGlobMatch \
 	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
 	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents ./plugin:FuzzTrimSync ./plugin:FuzzReadLeanCreate ./pkg/engine:FuzzCleanPath \
 	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate
