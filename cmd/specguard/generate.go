@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/quantity"
 )
 
 // generateCmd prints the CRI PodSandboxConfig and ContainerConfig the kubelet
@@ -90,7 +91,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		opts.RestartCount = &c
 	}
 	if nodeMemory.set {
-		q, err := resource.ParseQuantity(nodeMemory.value)
+		q, err := quantity.Parse(nodeMemory.value)
 		if err != nil || q.Sign() <= 0 {
 			return usage("--node-memory: want a positive byte count or quantity (16Gi), got %q", nodeMemory.value)
 		}
@@ -101,7 +102,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		opts.Node.Allocatable[v1.ResourceMemory] = *resource.NewQuantity(kubelet.DefaultNodeMemoryCapacity, resource.BinarySI)
 	}
 	if nodeCPU.set {
-		q, err := resource.ParseQuantity(nodeCPU.value)
+		q, err := quantity.Parse(nodeCPU.value)
 		if err != nil || q.Sign() <= 0 {
 			return usage("--node-cpu: want a positive quantity (4, 3500m), got %q", nodeCPU.value)
 		}

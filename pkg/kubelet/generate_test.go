@@ -581,3 +581,19 @@ func TestWindowsPodRefused(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// A hugepages resource whose name holds a hostile size: the size is
+// bounded before resource.ParseQuantity (hours on this one) sees it, and
+// the resource is not taken for a hugepage limit.
+func TestGenerateHostileHugePageName(t *testing.T) {
+	pod := basePod()
+	name := v1.ResourceName(v1.ResourceHugePagesPrefix + "9e-999999999")
+	pod.Spec.Containers[0].Resources.Limits = v1.ResourceList{name: resource.MustParse("2Mi")}
+	out := gen(t, pod, GenerateOptions{})
+	// The node's page sizes are listed as ever, all at 0.
+	for _, hp := range out.ContainerConfig.GetLinux().GetResources().GetHugepageLimits() {
+		if hp.GetLimit() != 0 {
+			t.Errorf("hugepage limit from a hostile name: %v", hp)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/specguard/specguard/pkg/quantity"
 )
 
 // cgroup v2 files the kubelet sets through LinuxContainerResources.Unified.
@@ -168,7 +170,7 @@ func hugePageSize(name v1.ResourceName) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	q, err := resource.ParseQuantity(s)
+	q, err := quantity.Parse(s)
 	if err != nil || q.Sign() <= 0 {
 		return "", false
 	}

@@ -9,9 +9,10 @@ import (
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/specguard/specguard/pkg/quantity"
 )
 
 // MaxManifestSize bounds what DecodePod accepts; a pod is a few kilobytes.
@@ -78,6 +79,14 @@ func DecodePod(file string, data []byte) (*v1.Pod, error) {
 			return fail(ManifestProblem{Line: root.Content[0].Line, Reason: "want a Pod object (a mapping)"})
 		}
 		idx.walk(root.Content[0], "")
+	}
+	// Quantities are bounded before the decoder parses them.
+	for _, p := range idx.order {
+		if quantityPathRE.MatchString(p) {
+			if err := quantity.CheckSize(idx.vals[p]); err != nil {
+				return fail(ManifestProblem{Path: p, Line: idx.lines[p], Reason: err.Error()})
+			}
+		}
 	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
@@ -220,7 +229,7 @@ func (x *lineIndex) problem(err error) ManifestProblem {
 				continue
 			}
 			if x.tags[p] == "!!str" || x.tags[p] == "!!int" || x.tags[p] == "!!float" {
-				if _, err := resource.ParseQuantity(x.vals[p]); err != nil {
+				if _, err := quantity.Parse(x.vals[p]); err != nil {
 					return ManifestProblem{Path: p, Line: x.lines[p], Reason: "not a quantity: " + msg}
 				}
 			}

@@ -20,6 +20,9 @@ func TestDecodePodErrors(t *testing.T) {
 			"pod.yaml:10: spec.containers[1].ports[0].containerPort: want int32, got string"},
 		"bad quantity": {head + "  - name: a\n    resources:\n      limits: {cpu: lots}\n",
 			"pod.yaml:9: spec.containers[0].resources.limits.cpu: not a quantity"},
+		// resource.ParseQuantity would take hours on this one.
+		"hostile quantity": {head + "  - name: a\n    resources:\n      requests: {memory: \"9e-999999999\"}\n",
+			"pod.yaml:9: spec.containers[0].resources.requests.memory: \"9e-999999999\" has an exponent beyond ±30"},
 		"duplicate key": {head + "  - name: a\n    name: b\n", "pod.yaml:8"},
 		"not yaml":      {"a: [1, 2\n", "pod.yaml:"},
 		"empty":         {"   \n", "pod.yaml: empty document"},

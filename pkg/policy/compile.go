@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/specguard/specguard/pkg/quantity"
 )
 
 // DefaultPodLogsDir is the kubelet's default --pod-logs-dir equivalent.
@@ -420,11 +422,11 @@ func parseValue(e *errs, path string, v *Value, f fieldSpec) (int64, bool) {
 		return 0, false
 	}
 	s := strings.TrimSpace(string(*v))
-	if err := checkQuantitySize(s); err != nil {
+	if err := quantity.CheckSize(s); err != nil {
 		e.add(path, "%v", truncate(err.Error(), 80))
 		return 0, false
 	}
-	q, err := resource.ParseQuantity(s)
+	q, err := quantity.Parse(s)
 	if err != nil {
 		e.add(path, "%q is not a number or quantity", truncate(s, 40))
 		return 0, false

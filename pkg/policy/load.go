@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
+
+	"github.com/specguard/specguard/pkg/quantity"
 )
 
 // MaxDocumentSize bounds what Parse reads; a policy is a few kilobytes, a
@@ -223,7 +225,7 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 			if _, err := strconv.ParseInt(n.Value, 10, 64); err != nil {
 				bad("an integer in range")
 			}
-		} else if err := checkQuantitySize(n.Value); err != nil {
+		} else if err := quantity.CheckSize(n.Value); err != nil {
 			// Checked on the text: as a YAML float it would become 0.
 			*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: truncate(err.Error(), 80)})
 		}

@@ -3,10 +3,9 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/resource"
+	"github.com/specguard/specguard/pkg/quantity"
 )
 
 // Override annotations are pod annotations, in the spirit of NRI's
@@ -48,10 +47,10 @@ func ParseFieldValue(f Field, s string) (int64, error) {
 	if len(s) == 0 || len(s) > maxOverrideLen {
 		return 0, fmt.Errorf("%w: length %d is not within 1..%d", ErrBadOverride, len(s), maxOverrideLen)
 	}
-	if err := checkQuantitySize(s); err != nil {
+	if err := quantity.CheckSize(s); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadOverride, err)
 	}
-	q, err := resource.ParseQuantity(s)
+	q, err := quantity.Parse(s)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q is not a number or quantity", ErrBadOverride, s)
 	}
@@ -64,30 +63,6 @@ func ParseFieldValue(f Field, s string) (int64, error) {
 		return 0, fmt.Errorf("%w: %s is out of range [%d, %d]", ErrBadOverride, s, spec.min, spec.max)
 	}
 	return n, nil
-}
-
-// resource.ParseQuantity's time grows with the length of the number and
-// steeply with a negative decimal exponent ("9e-999999999" takes hours),
-// and no value in any field's range needs either; so both are bounded
-// before it sees untrusted text.
-const (
-	maxQuantityLen = 64
-	maxExponent    = 30
-)
-
-// checkQuantitySize refuses quantities too long or with too large an
-// exponent to be worth parsing.
-func checkQuantitySize(s string) error {
-	if len(s) > maxQuantityLen {
-		return fmt.Errorf("a quantity of %d characters is longer than %d", len(s), maxQuantityLen)
-	}
-	if i := strings.LastIndexAny(s, "eE"); i >= 0 {
-		exp, err := strconv.Atoi(s[i+1:])
-		if errors.Is(err, strconv.ErrRange) || (err == nil && (exp > maxExponent || exp < -maxExponent)) {
-			return fmt.Errorf("%q has an exponent beyond ±%d", s, maxExponent)
-		}
-	}
-	return nil
 }
 
 // IsMemoryField reports whether f is measured in bytes.
