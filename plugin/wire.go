@@ -194,10 +194,7 @@ func readSync(b []byte, req *api.SynchronizeRequest) error {
 		case f.pods:
 			pod := &api.PodSandbox{}
 			req.Pods = append(req.Pods, pod)
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				if typ != protowire.BytesType {
-					return nil
-				}
+			return eachBytesField(v, func(num protowire.Number, v []byte) error {
 				switch num {
 				case f.podID:
 					return setString(&pod.Id, v)
@@ -209,10 +206,7 @@ func readSync(b []byte, req *api.SynchronizeRequest) error {
 		case f.containers:
 			c := &api.Container{}
 			req.Containers = append(req.Containers, c)
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				if typ != protowire.BytesType {
-					return nil
-				}
+			return eachBytesField(v, func(num protowire.Number, v []byte) error {
 				switch num {
 				case f.ctrID:
 					return setString(&c.Id, v)
@@ -234,10 +228,7 @@ func readSync(b []byte, req *api.SynchronizeRequest) error {
 // one Synchronize reads.
 func readAnnotation(b []byte, c *api.Container) error {
 	var key, value []byte
-	if err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	if err := eachBytesField(b, func(num protowire.Number, v []byte) error {
 		switch num {
 		case syncField.mapKey:
 			key = v
@@ -270,6 +261,17 @@ func setString(dst *string, v []byte) error {
 	}
 	*dst = string(v)
 	return nil
+}
+
+// eachBytesField is eachField for length-delimited fields only (strings,
+// bytes, messages, map entries), all readSync reads below the top level.
+func eachBytesField(b []byte, fn func(num protowire.Number, v []byte) error) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		return fn(num, v)
+	})
 }
 
 // eachField walks a message's wire bytes and calls fn with each field's
