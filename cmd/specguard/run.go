@@ -172,7 +172,13 @@ func openAuditLog(path string) (func(plugin.AuditRecord), func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// Without O_NONBLOCK, opening a named pipe nobody reads would wait
+	// for a reader, and specguard would never start; with it that is
+	// ENXIO, and writes to a pipe with a reader still wait (in Go's poller).
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o640)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, nil, fmt.Errorf("--audit-log: %s is a named pipe with no reader", path)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("--audit-log: %w", err)
 	}
