@@ -451,6 +451,9 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 // Kubernetes safe set). Names written with slashes are read as the kubelet
 // reads them: kernel/shm_rmid_forced is kernel.shm_rmid_forced.
 func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
+	if len(c.GetLinux().GetSysctl()) == 0 {
+		return
+	}
 	names := make([]string, 0, len(c.GetLinux().GetSysctl()))
 	for k := range c.GetLinux().GetSysctl() {
 		names = append(names, k)
