@@ -43,11 +43,44 @@ type Assignment struct {
 	Drift bool
 }
 
-// pod is what the tracker knows of one pod UID.
+// pod is what the tracker knows of one pod UID. A pod has a handful of
+// containers, so its state is kept in small slices scanned in place: three
+// maps per pod were most of the tracker's memory at 10,000 containers.
 type pod struct {
-	newest  map[string]int      // container name -> highest confirmed count
-	pending map[string]int      // container name -> count assigned at create
-	live    map[string]struct{} // IDs of this pod's existing containers
+	names []nameState // one per container name
+	live  []string    // IDs of this pod's existing containers
+}
+
+// nameState is what the tracker knows of one container name in a pod.
+type nameState struct {
+	name       string
+	newest     int // highest confirmed count, when hasNewest
+	pending    int // count assigned at create, when hasPending
+	hasNewest  bool
+	hasPending bool
+}
+
+// state returns name's state in p, adding it if create is set.
+func (p *pod) state(name string, create bool) *nameState {
+	for i := range p.names {
+		if p.names[i].name == name {
+			return &p.names[i]
+		}
+	}
+	if !create {
+		return nil
+	}
+	p.names = append(p.names, nameState{name: name})
+	return &p.names[len(p.names)-1]
+}
+
+func (p *pod) isLive(id string) int {
+	for i, l := range p.live {
+		if l == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // Tracker holds restart counts. It is safe for concurrent use.
@@ -84,7 +117,7 @@ func KubeletCount(a map[string]string) (int, bool) {
 func (t *Tracker) pod(uid string) *pod {
 	p, ok := t.pods[uid]
 	if !ok {
-		p = &pod{newest: map[string]int{}, pending: map[string]int{}, live: map[string]struct{}{}}
+		p = &pod{}
 		t.pods[uid] = p
 	}
 	return p
@@ -99,11 +132,13 @@ func (t *Tracker) Observe(id string, key Key, count int) {
 }
 
 func (t *Tracker) observe(p *pod, id, name string, count int) {
-	if old, ok := p.newest[name]; count >= 0 && (!ok || count > old) {
-		p.newest[name] = count
+	if count >= 0 {
+		if st := p.state(name, true); !st.hasNewest || count > st.newest {
+			st.newest, st.hasNewest = count, true
+		}
 	}
-	if _, ok := p.live[id]; id != "" && !ok {
-		p.live[id] = struct{}{}
+	if id != "" && p.isLive(id) < 0 {
+		p.live = append(p.live, id)
 		t.live++
 	}
 }
@@ -113,7 +148,11 @@ func (t *Tracker) observe(p *pod, id, name string, count int) {
 // else 0. The count is remembered as pending until Confirm.
 func (t *Tracker) Assign(key Key, kubelet int, hasKubelet bool, podLogDir string) Assignment {
 	t.mu.Lock()
-	newest, known := t.pod(key.PodUID).newest[key.Container]
+	var newest int
+	var known bool
+	if st := t.pod(key.PodUID).state(key.Container, false); st != nil {
+		newest, known = st.newest, st.hasNewest
+	}
 	t.mu.Unlock()
 
 	a := Assignment{Tracked: -1}
@@ -137,7 +176,8 @@ func (t *Tracker) Assign(key Key, kubelet int, hasKubelet bool, podLogDir string
 	}
 
 	t.mu.Lock()
-	t.pod(key.PodUID).pending[key.Container] = a.Count
+	st := t.pod(key.PodUID).state(key.Container, true)
+	st.pending, st.hasPending = a.Count, true
 	t.mu.Unlock()
 	return a
 }
@@ -151,12 +191,12 @@ func (t *Tracker) Confirm(id string, key Key) {
 	if !ok {
 		return
 	}
-	count, ok := p.pending[key.Container]
-	if !ok {
+	st := p.state(key.Container, false)
+	if st == nil || !st.hasPending {
 		return
 	}
-	delete(p.pending, key.Container)
-	t.observe(p, id, key.Container, count)
+	st.hasPending = false
+	t.observe(p, id, key.Container, st.pending)
 }
 
 // Remove forgets a removed container; its count stays the base for the next.
@@ -164,8 +204,10 @@ func (t *Tracker) Remove(id string, key Key) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p, ok := t.pods[key.PodUID]; ok {
-		if _, ok := p.live[id]; ok {
-			delete(p.live, id)
+		if i := p.isLive(id); i >= 0 {
+			last := len(p.live) - 1
+			p.live[i], p.live[last] = p.live[last], ""
+			p.live = p.live[:last]
 			t.live--
 		}
 	}
@@ -204,8 +246,10 @@ func (t *Tracker) Newest(key Key) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	n, ok := p.newest[key.Container]
-	return n, ok
+	if st := p.state(key.Container, false); st != nil && st.hasNewest {
+		return st.newest, true
+	}
+	return 0, false
 }
 
 // Observed is an existing container as the runtime reports it.
@@ -225,9 +269,10 @@ func (t *Tracker) Resync(podUIDs []string, containers []Observed) {
 	for _, uid := range podUIDs {
 		p, ok := t.pods[uid]
 		if !ok {
-			p = &pod{newest: map[string]int{}, pending: map[string]int{}}
+			p = &pod{}
 		}
-		p.live = map[string]struct{}{}
+		clear(p.live)
+		p.live = p.live[:0]
 		keep[uid] = p
 	}
 	t.pods, t.live = keep, 0
