@@ -241,6 +241,61 @@ func TestRules(t *testing.T) {
 				}
 			},
 		},
+		// 0 is within [0, max] as a number, but runc leaves a memory or pids
+		// limit of 0 unset: unlimited. An override must not reach it.
+		"override of 0 is unlimited, clamped to max": {
+			spec: `  rules:
+  - name: mem
+    resources: {memory: {limit: {default: 256Mi, max: 1Gi}}, pids: {limit: {max: 4096}}}
+    overrides: {allow: [resources.memory.limit, resources.pids.limit]}
+`,
+			mutate: func(pod *api.PodSandbox, _ *api.Container) {
+				pod.Annotations["memory.limit.specguard.io/pod"] = "0"
+				pod.Annotations["pids.limit.specguard.io/pod"] = "0"
+			},
+			check: func(t *testing.T, d *Decision) {
+				res := d.Adjustment.GetLinux().GetResources()
+				if got := res.GetMemory().GetLimit().GetValue(); got != 1<<30 {
+					t.Errorf("memory limit = %d, want the max", got)
+				}
+				if got := res.GetPids().GetLimit(); got != 4096 {
+					t.Errorf("pids limit = %d, want the max", got)
+				}
+			},
+		},
+		"override of 0 refused with reject": {
+			spec: `  rules:
+  - name: mem
+    resources: {memory: {limit: {default: 256Mi, max: 1Gi}}, onViolation: reject}
+    overrides: {allow: [resources.memory.limit]}
+`,
+			mutate:  func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["memory.limit.specguard.io/pod"] = "0" },
+			refused: "override annotation memory.limit.specguard.io/pod=0 is outside the rule's bounds",
+		},
+		"a container's own -1 (unlimited) is held to the max": {
+			spec: `  rules:
+  - name: mem
+    resources: {memory: {limit: {max: 1Gi}, swap: {max: 2Gi}}, cpu: {quota: {max: 200000}}}
+`,
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Resources = &api.LinuxResources{
+					Memory: &api.LinuxMemory{Limit: api.Int64(-1), Swap: api.Int64(-1)},
+					Cpu:    &api.LinuxCPU{Quota: api.Int64(-1)},
+				}
+			},
+			check: func(t *testing.T, d *Decision) {
+				res := d.Adjustment.GetLinux().GetResources()
+				if got := res.GetMemory().GetLimit().GetValue(); got != 1<<30 {
+					t.Errorf("memory limit = %d, want the max", got)
+				}
+				if got := res.GetMemory().GetSwap().GetValue(); got != 2<<30 {
+					t.Errorf("swap = %d, want the max", got)
+				}
+				if got := res.GetCpu().GetQuota().GetValue(); got != 200000 {
+					t.Errorf("quota = %d, want the max", got)
+				}
+			},
+		},
 		"override not allowed is ignored": {
 			spec: `  rules:
   - name: mem

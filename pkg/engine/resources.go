@@ -134,11 +134,14 @@ func (x *decider) applyResources(r *policy.Rule) {
 		if r.Overrides[f] {
 			if key, raw, ok := x.override(f); ok {
 				ov, err := policy.ParseFieldValue(f, raw)
+				unlimited := err == nil && b.HasMax && policy.Unlimited(f, ov)
 				switch {
 				case err != nil:
 					x.trace(r.Name, name, "override-ignored", "annotation "+key+": "+err.Error())
-				case !b.Within(ov) && rr.Reject:
+				case (unlimited || !b.Within(ov)) && rr.Reject:
 					x.refuse(r.Name, r.Mode, fmt.Sprintf("%s: override annotation %s=%s is outside the rule's bounds", name, key, clip(raw)))
+				case unlimited:
+					v, has, action = b.Max, true, "override-clamped"
 				case !b.Within(ov):
 					v, has, action = b.Clamp(ov), true, "override-clamped"
 				default:
@@ -151,14 +154,17 @@ func (x *decider) applyResources(r *policy.Rule) {
 		} else if !has && b.HasDefault {
 			v, has, action = b.Default, true, "default"
 		}
-		unlimited := !has && policy.UnlimitedWhenUnset(f) && b.HasMax
+		unlimited := b.HasMax && ((!has && policy.UnlimitedWhenUnset(f)) || (has && policy.Unlimited(f, v)))
 		if unlimited || (has && !b.Within(v)) {
 			desc := "unlimited"
 			if has {
 				desc = formatValue(f, v)
+				if unlimited {
+					desc += " (unlimited)"
+				}
 			}
 			lim := "max " + formatValue(f, b.Max)
-			if has && b.HasMin && v < b.Min {
+			if has && !unlimited && b.HasMin && v < b.Min {
 				lim = "min " + formatValue(f, b.Min)
 			}
 			if rr.Reject {

@@ -473,7 +473,22 @@ func compileBounds(e *errs, path string, b *Bounds, f fieldSpec) *IntBounds {
 func compileResources(e *errs, base string, r *Resources) *ResourceRules {
 	out := &ResourceRules{}
 	bound := func(f Field, b *Bounds) {
-		out.Bounds[f] = compileBounds(e, base+strings.TrimPrefix(f.String(), "resources"), b, fieldSpecs[f])
+		path := base + strings.TrimPrefix(f.String(), "resources")
+		out.Bounds[f] = compileBounds(e, path, b, fieldSpecs[f])
+		if ib := out.Bounds[f]; ib != nil && ib.HasMax {
+			// A value the runtime takes as "no limit" cannot bound, nor be
+			// what a bounded field defaults to.
+			for _, v := range []struct {
+				name string
+				val  int64
+				has  bool
+				text *Value
+			}{{"max", ib.Max, ib.HasMax, b.Max}, {"default", ib.Default, ib.HasDefault, b.Default}, {"set", ib.Set, ib.HasSet, b.Set}} {
+				if v.has && Unlimited(f, v.val) {
+					e.add(path+"."+v.name, "%s means no limit to the runtime; a bounded %s needs a positive value", *v.text, f.String())
+				}
+			}
+		}
 	}
 	if c := r.CPU; c != nil {
 		bound(CPUShares, c.Shares)

@@ -85,6 +85,8 @@ spec:
 		"duplicate keys": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  mode: audit\n  mode: off\n", []string{":5: spec.mode: duplicate field"}},
 		"not yaml":       {"apiVersion: [\n", []string{"not valid YAML"}},
 		"empty":          {"  \n", []string{"document is empty"}},
+		"unlimited as a bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: 0}, swap: {default: -1, max: 2Gi}}, pids: {limit: {set: 0, max: 10}}}\n",
+			[]string{"memory.limit.max: 0 means no limit to the runtime", "memory.swap.default: -1 means no limit", "pids.limit.set: 0 means no limit"}},
 		"override without max": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {default: 1Gi}}}\n    overrides: {allow: [resources.memory.limit, resources.bogus]}\n",
 			[]string{"overrides.allow[0]: \"resources.memory.limit\" needs a max", "overrides.allow[1]: \"resources.bogus\" cannot be overridden"}},
 	}
