@@ -121,6 +121,9 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 		}
 		p.cfg.Policy.Store(pol)
 		p.cfg.Log.WithField("rules", len(pol.Rules)).Info("using the policy from the runtime's plugin config")
+		for _, w := range pol.WarningText() {
+			p.cfg.Log.Warn(w)
+		}
 	}
 	events := "CreateContainer,PostCreateContainer,RemoveContainer,RemovePodSandbox"
 	// Validating costs the runtime a copy and a round trip per container,

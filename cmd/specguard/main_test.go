@@ -48,6 +48,17 @@ func TestValidate(t *testing.T) {
 	if code, _, _ := runCLI(t, "validate"); code != exitUsage {
 		t.Errorf("no files: %d", code)
 	}
+
+	// A warning does not make a policy invalid: exit 0, the warning on stderr.
+	warn := filepath.Join(dir, "warn.yaml")
+	os.WriteFile(warn, []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: x\n    security: {maskedPaths: [/proc/kcore]}\n"), 0o644)
+	code, out, errs = runCLI(t, "validate", warn)
+	if code != exitOK || !strings.Contains(out, "warn.yaml: valid") {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+	if !strings.Contains(errs, "warn.yaml:6: spec.rules[0].security.maskedPaths[0]: warning: /proc/kcore will not be masked") {
+		t.Errorf("stderr %q", errs)
+	}
 }
 
 func TestExplainRequestJSON(t *testing.T) {

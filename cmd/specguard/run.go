@@ -106,6 +106,7 @@ func run(ctx context.Context, o runOptions, log *logrus.Entry) error {
 			return err
 		}
 		log.WithField("config", o.config).Info("policy loaded")
+		logPolicyWarnings(log, store.Current())
 	}
 	ready.SetPolicyLoaded(true)
 	store.OnReload = func(p *policy.Policy, err error) {
@@ -115,6 +116,7 @@ func run(ctx context.Context, o runOptions, log *logrus.Entry) error {
 			return
 		}
 		log.WithFields(logrus.Fields{"config": p.Source, "rules": len(p.Rules)}).Info("policy reloaded")
+		logPolicyWarnings(log, p)
 	}
 
 	nodeName := o.nodeName
@@ -166,6 +168,13 @@ type connectedRecorder struct {
 func (r connectedRecorder) SetConnected(v bool) {
 	r.Metrics.SetConnected(v)
 	r.ready.SetConnected(v)
+}
+
+// logPolicyWarnings logs what the policy asks for that will not happen.
+func logPolicyWarnings(log *logrus.Entry, p *policy.Policy) {
+	for _, w := range p.WarningText() {
+		log.Warn(w)
+	}
 }
 
 func openAuditLog(path string) (func(plugin.AuditRecord), func(), error) {

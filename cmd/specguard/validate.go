@@ -25,6 +25,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 			code = exitInput
 			continue
 		}
+		for _, w := range p.WarningText() {
+			fmt.Fprintln(stderr, w)
+		}
 		fmt.Fprintf(stdout, "%s: valid (%d rules, mode %s, failurePolicy %s)\n", f, len(p.Rules), p.Mode, p.FailurePolicy)
 	}
 	return code

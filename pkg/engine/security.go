@@ -553,14 +553,6 @@ var knownDirs = map[string]bool{
 	"/sys/fs": true, "/sys/module": true, "/sys/kernel/debug": true, "/sys/kernel/security": true,
 }
 
-// runcProcMounts are the paths under /proc on which runc accepts a mount
-// (the ones lxcfs emulates); runc refuses any other mount under /proc.
-var runcProcMounts = map[string]bool{
-	"/proc/cpuinfo": true, "/proc/diskstats": true, "/proc/meminfo": true, "/proc/stat": true,
-	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true,
-	"/proc/sys/kernel/ns_last_pid": true, "/proc/sys/crypto/fips_enabled": true,
-}
-
 // MaskMount is the mount that hides p: /dev/null bound read-only over a
 // file, an empty read-only tmpfs over a directory. ok is false under /proc
 // (except runc's lxcfs list): runc refuses to start a container with such
@@ -568,7 +560,7 @@ var runcProcMounts = map[string]bool{
 func MaskMount(p string) (m *api.Mount, ok bool) {
 	dir := strings.HasSuffix(p, "/")
 	p = strings.TrimSuffix(p, "/")
-	if (p == "/proc" || strings.HasPrefix(p, "/proc/")) && !runcProcMounts[p] {
+	if policy.RuncRefusesMount(p) {
 		return nil, false
 	}
 	if dir || knownDirs[p] {

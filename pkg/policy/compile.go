@@ -24,8 +24,11 @@ const DefaultPodLogsDir = "/var/log/pods"
 // Policy is a loaded, checked and compiled policy. It is immutable and
 // shared by concurrent requests.
 type Policy struct {
-	Source        string
-	Document      Document
+	Source   string
+	Document Document
+	// Warnings are what the policy asks for that will not happen, found
+	// while loading it; they do not stop it loading. Lines are filled in.
+	Warnings      []FieldError
 	Mode          Mode
 	FailurePolicy FailurePolicy
 	Node          Node

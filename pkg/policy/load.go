@@ -161,6 +161,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 		}
 		return fail(ferrs...)
 	}
+	p.Warnings = warnings(&doc)
+	for i := range p.Warnings {
+		p.Warnings[i].Line = lineOf(lines, p.Warnings[i].Path)
+	}
 	p.Source = name
 	return p, nil
 }

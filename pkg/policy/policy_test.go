@@ -155,3 +155,29 @@ func TestLoadMissingAndHugeFile(t *testing.T) {
 		t.Fatalf("huge: %v", err)
 	}
 }
+
+// What a valid policy asks for that will not happen is a warning with its
+// line, not an error: runc refuses mounts under /proc but on lxcfs's files.
+func TestWarnings(t *testing.T) {
+	p, err := Parse("p.yaml", []byte(`apiVersion: specguard.io/v1alpha1
+kind: Policy
+spec:
+  rules:
+  - name: masks
+    security:
+      maskedPaths:
+      - /etc/shadow
+      - /proc/kcore
+      - /proc/meminfo
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.WarningText()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "p.yaml:9: spec.rules[0].security.maskedPaths[1]: warning: /proc/kcore will not be masked") {
+		t.Errorf("warnings = %q", got)
+	}
+	if len(p.Rules[0].Security.MaskedPaths) != 3 {
+		t.Errorf("the policy's masks changed: %v", p.Rules[0].Security.MaskedPaths)
+	}
+}
