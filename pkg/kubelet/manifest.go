@@ -12,6 +12,7 @@ import (
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/specguard/specguard/pkg/fileerr"
 	"github.com/specguard/specguard/pkg/quantity"
 )
 
@@ -22,11 +23,7 @@ const MaxManifestSize = 4 << 20
 var ErrInvalidManifest = errors.New("invalid pod manifest")
 
 // ManifestProblem is one problem at one place in a manifest.
-type ManifestProblem struct {
-	Path   string // e.g. spec.containers[1].ports[0].containerPort
-	Line   int    // 0 when unknown
-	Reason string
-}
+type ManifestProblem = fileerr.Problem
 
 // ManifestError lists the problems found in one manifest, each printed as
 // file:line: path: reason.
@@ -35,24 +32,7 @@ type ManifestError struct {
 	Problems []ManifestProblem
 }
 
-func (e *ManifestError) Error() string {
-	var b strings.Builder
-	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.File)
-		if p.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(p.Line))
-		}
-		b.WriteString(": ")
-		if p.Path != "" {
-			b.WriteString(p.Path + ": ")
-		}
-		b.WriteString(p.Reason)
-	}
-	return b.String()
-}
+func (e *ManifestError) Error() string { return fileerr.Format(e.File, e.Problems) }
 
 func (e *ManifestError) Unwrap() error { return ErrInvalidManifest }
 

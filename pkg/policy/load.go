@@ -13,6 +13,7 @@ import (
 
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 
+	"github.com/specguard/specguard/pkg/fileerr"
 	"github.com/specguard/specguard/pkg/quantity"
 )
 
@@ -24,18 +25,7 @@ const MaxDocumentSize = 16 << 20
 var ErrInvalid = errors.New("invalid policy")
 
 // FieldError is one problem at one place in the document.
-type FieldError struct {
-	Path   string // e.g. spec.rules[0].resources.memory.limit.max
-	Line   int    // 0 when unknown
-	Reason string
-}
-
-func (e FieldError) Error() string {
-	if e.Path == "" {
-		return e.Reason
-	}
-	return e.Path + ": " + e.Reason
-}
+type FieldError = fileerr.Problem
 
 // LoadError lists every problem found in one document.
 type LoadError struct {
@@ -43,21 +33,7 @@ type LoadError struct {
 	Errors []FieldError
 }
 
-func (e *LoadError) Error() string {
-	var b strings.Builder
-	for i, fe := range e.Errors {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.File)
-		if fe.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(fe.Line))
-		}
-		b.WriteString(": ")
-		b.WriteString(fe.Error())
-	}
-	return b.String()
-}
+func (e *LoadError) Error() string { return fileerr.Format(e.File, e.Errors) }
 
 func (e *LoadError) Unwrap() error { return ErrInvalid }
 

@@ -1,0 +1,40 @@
+// Package fileerr is the shape of every error about a file specguard reads
+// (a policy, a Pod manifest): each problem with its field path and line,
+// all of them at once, printed file:line: path: reason.
+package fileerr
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Problem is one problem at one place in a file.
+type Problem struct {
+	Path   string // e.g. spec.rules[0].resources.memory.limit.max
+	Line   int    // 0 when unknown
+	Reason string
+}
+
+func (p Problem) Error() string {
+	if p.Path == "" {
+		return p.Reason
+	}
+	return p.Path + ": " + p.Reason
+}
+
+// Format prints problems one per line as file:line: path: reason.
+func Format(file string, problems []Problem) string {
+	var b strings.Builder
+	for i, p := range problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(file)
+		if p.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(p.Line))
+		}
+		b.WriteString(": ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
