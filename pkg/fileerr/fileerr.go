@@ -22,6 +22,19 @@ func (p Problem) Error() string {
 	return p.Path + ": " + p.Reason
 }
 
+// Error lists every problem found in one file. Kind is what it wraps, the
+// sentinel callers test with errors.Is (policy.ErrInvalid,
+// kubelet.ErrInvalidManifest).
+type Error struct {
+	File     string
+	Problems []Problem
+	Kind     error
+}
+
+func (e *Error) Error() string { return Format(e.File, e.Problems) }
+
+func (e *Error) Unwrap() error { return e.Kind }
+
 // Format prints problems one per line as file:line: path: reason.
 func Format(file string, problems []Problem) string {
 	var b strings.Builder

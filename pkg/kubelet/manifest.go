@@ -26,22 +26,15 @@ var ErrInvalidManifest = errors.New("invalid pod manifest")
 type ManifestProblem = fileerr.Problem
 
 // ManifestError lists the problems found in one manifest, each printed as
-// file:line: path: reason.
-type ManifestError struct {
-	File     string
-	Problems []ManifestProblem
-}
-
-func (e *ManifestError) Error() string { return fileerr.Format(e.File, e.Problems) }
-
-func (e *ManifestError) Unwrap() error { return ErrInvalidManifest }
+// file:line: path: reason; it wraps ErrInvalidManifest.
+type ManifestError = fileerr.Error
 
 // DecodePod reads a Pod manifest (YAML or JSON) strictly, as kubectl
 // --validate=strict would: unknown and duplicate fields are errors, each
 // named by field path and line. file is used in messages.
 func DecodePod(file string, data []byte) (*v1.Pod, error) {
 	fail := func(ps ...ManifestProblem) (*v1.Pod, error) {
-		return nil, &ManifestError{File: file, Problems: ps}
+		return nil, &ManifestError{File: file, Problems: ps, Kind: ErrInvalidManifest}
 	}
 	if len(data) > MaxManifestSize {
 		return fail(ManifestProblem{Reason: fmt.Sprintf("larger than %d bytes", MaxManifestSize)})

@@ -27,15 +27,8 @@ var ErrInvalid = errors.New("invalid policy")
 // FieldError is one problem at one place in the document.
 type FieldError = fileerr.Problem
 
-// LoadError lists every problem found in one document.
-type LoadError struct {
-	File   string
-	Errors []FieldError
-}
-
-func (e *LoadError) Error() string { return fileerr.Format(e.File, e.Errors) }
-
-func (e *LoadError) Unwrap() error { return ErrInvalid }
+// LoadError lists every problem found in one document; it wraps ErrInvalid.
+type LoadError = fileerr.Error
 
 // Load reads and compiles the policy file at path.
 func Load(path string) (*Policy, error) {
@@ -79,7 +72,7 @@ func openRegular(path string) (*os.File, error) {
 		case m&os.ModeDevice != 0:
 			what = "is a device"
 		}
-		return nil, &LoadError{File: path, Errors: []FieldError{{Reason: what + ", not a regular file"}}}
+		return nil, &LoadError{File: path, Problems: []FieldError{{Reason: what + ", not a regular file"}}, Kind: ErrInvalid}
 	}
 	return f, nil
 }
@@ -88,7 +81,7 @@ func openRegular(path string) (*os.File, error) {
 // Every problem is reported, each with its field path and line.
 func Parse(name string, data []byte) (*Policy, error) {
 	fail := func(errs ...FieldError) (*Policy, error) {
-		return nil, &LoadError{File: name, Errors: errs}
+		return nil, &LoadError{File: name, Problems: errs, Kind: ErrInvalid}
 	}
 	if len(data) > MaxDocumentSize {
 		return fail(FieldError{Reason: fmt.Sprintf("document is larger than %d bytes", MaxDocumentSize)})

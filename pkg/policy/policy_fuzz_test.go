@@ -23,7 +23,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		var le *LoadError
-		if !errors.As(err, &le) || !errors.Is(err, ErrInvalid) || len(le.Errors) == 0 {
+		if !errors.As(err, &le) || !errors.Is(err, ErrInvalid) || len(le.Problems) == 0 {
 			t.Fatalf("error is not a LoadError naming a problem: %T %v", err, err)
 		}
 		if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
