@@ -13,9 +13,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,20 +24,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/specguard/specguard/internal/ociarchive"
 )
 
-// OCI media types and annotation keys used here.
+// OCI annotation keys used here.
 const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
-
-	annotationRefName     = "org.opencontainers.image.ref.name"
 	annotationCreated     = "org.opencontainers.image.created"
 	annotationVersion     = "org.opencontainers.image.version"
 	annotationSource      = "org.opencontainers.image.source"
-	annotationContainerd  = "io.containerd.image.name"
 	binaryPathInImage     = "specguard"
 	defaultImageReference = "ghcr.io/specguard/specguard:dev"
 )
@@ -51,19 +44,6 @@ type Options struct {
 	Version string    // org.opencontainers.image.version label; "" to omit
 	Arch    string    // GOARCH-style; "" to read it from the binary's ELF header
 	Created time.Time // image creation time, also every file's mtime
-}
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Platform    *platform         `json:"platform,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
 }
 
 type imageConfig struct {
@@ -91,20 +71,6 @@ type rootFS struct {
 type history struct {
 	Created   string `json:"created"`
 	CreatedBy string `json:"created_by"`
-}
-
-type manifest struct {
-	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType"`
-	Config        descriptor        `json:"config"`
-	Layers        []descriptor      `json:"layers"`
-	Annotations   map[string]string `json:"annotations,omitempty"`
-}
-
-type index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Manifests     []descriptor `json:"manifests"`
 }
 
 func main() {
@@ -198,66 +164,16 @@ func WriteArchive(w io.Writer, opts Options) error {
 			ExposedPorts: map[string]struct{}{"9090/tcp": {}},
 			Labels:       labels,
 		},
-		RootFS:  rootFS{Type: "layers", DiffIDs: []string{digest(layerTar)}},
+		RootFS:  rootFS{Type: "layers", DiffIDs: []string{ociarchive.Digest(layerTar)}},
 		History: []history{{Created: createdText, CreatedBy: "deploy/image: COPY specguard /specguard"}},
 	})
 	if err != nil {
 		return err
 	}
-	man, err := json.Marshal(manifest{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeManifest,
-		Config:        descriptor{MediaType: mediaTypeConfig, Digest: digest(config), Size: int64(len(config))},
-		Layers:        []descriptor{{MediaType: mediaTypeLayer, Digest: digest(layerGz), Size: int64(len(layerGz))}},
-		Annotations:   map[string]string{annotationCreated: createdText},
+	return ociarchive.Write(w, ociarchive.Image{
+		Ref: opts.Name, Arch: opts.Arch, Config: config, Layer: layerGz, Created: created,
+		Annotations: map[string]string{annotationCreated: createdText},
 	})
-	if err != nil {
-		return err
-	}
-	idx, err := json.Marshal(index{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeIndex,
-		Manifests: []descriptor{{
-			MediaType: mediaTypeManifest,
-			Digest:    digest(man),
-			Size:      int64(len(man)),
-			Platform:  &platform{Architecture: opts.Arch, OS: "linux"},
-			Annotations: map[string]string{
-				annotationContainerd: opts.Name,
-				annotationRefName:    tagOf(opts.Name),
-			},
-		}},
-	})
-	if err != nil {
-		return err
-	}
-
-	tw := tar.NewWriter(w)
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{"index.json", idx},
-		{blobPath(man), man},
-		{blobPath(config), config},
-		{blobPath(layerGz), layerGz},
-	}
-	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: created, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-	}
-	for _, f := range files {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: created, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
 }
 
 // layer is the image's one file system layer: the binary at /specguard.
@@ -301,15 +217,6 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func blobPath(b []byte) string {
-	return "blobs/sha256/" + strings.TrimPrefix(digest(b), "sha256:")
-}
-
 // elfArch names the binary's architecture as GOARCH does, and insists on a
 // static binary: a FROM-scratch image has no dynamic loader or libc.
 func elfArch(bin []byte) (string, error) {
@@ -340,18 +247,8 @@ func elfArch(bin []byte) (string, error) {
 
 // checkReference rejects references containerd would not import as named.
 func checkReference(ref string) error {
-	if ref == "" || strings.ContainsAny(ref, " \t\n") || tagOf(ref) == "" {
+	if ref == "" || strings.ContainsAny(ref, " \t\n") || ociarchive.Tag(ref) == "" {
 		return fmt.Errorf("image name %q: want registry/repository:tag", ref)
 	}
 	return nil
-}
-
-// tagOf returns the tag of ref ("" if it has none).
-func tagOf(ref string) string {
-	slash := strings.LastIndex(ref, "/")
-	colon := strings.LastIndex(ref, ":")
-	if colon <= slash || strings.Contains(ref, "@") {
-		return ""
-	}
-	return ref[colon+1:]
 }

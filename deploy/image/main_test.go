@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/specguard/specguard/internal/ociarchive"
 )
 
 // untar returns the archive's regular files and the order of all entries.
@@ -49,7 +51,7 @@ func sha(b []byte) string {
 }
 
 // blob returns the blob a descriptor points at, checking digest and size.
-func blob(t *testing.T, files map[string][]byte, d descriptor) []byte {
+func blob(t *testing.T, files map[string][]byte, d ociarchive.Descriptor) []byte {
 	t.Helper()
 	data, ok := files["blobs/sha256/"+strings.TrimPrefix(d.Digest, "sha256:")]
 	if !ok {
@@ -92,26 +94,26 @@ func TestArchiveIsAConsistentOCILayout(t *testing.T) {
 		t.Errorf("entries %v lack blobs/sha256/ or index.json", order)
 	}
 
-	var idx index
+	var idx ociarchive.Index
 	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
 		t.Fatal(err)
 	}
-	if idx.SchemaVersion != 2 || idx.MediaType != mediaTypeIndex || len(idx.Manifests) != 1 {
+	if idx.SchemaVersion != 2 || idx.MediaType != ociarchive.MediaTypeIndex || len(idx.Manifests) != 1 {
 		t.Fatalf("index.json = %s", files["index.json"])
 	}
 	md := idx.Manifests[0]
-	if md.Annotations[annotationContainerd] != opts.Name || md.Annotations[annotationRefName] != "v1.2.3" {
-		t.Errorf("index annotations %v: want %s=%s and %s=v1.2.3", md.Annotations, annotationContainerd, opts.Name, annotationRefName)
+	if md.Annotations[ociarchive.AnnotationContainerd] != opts.Name || md.Annotations[ociarchive.AnnotationRefName] != "v1.2.3" {
+		t.Errorf("index annotations %v: want %s=%s and %s=v1.2.3", md.Annotations, ociarchive.AnnotationContainerd, opts.Name, ociarchive.AnnotationRefName)
 	}
-	if md.Platform == nil || *md.Platform != (platform{Architecture: "amd64", OS: "linux"}) {
+	if md.Platform == nil || *md.Platform != (ociarchive.Platform{Architecture: "amd64", OS: "linux"}) {
 		t.Errorf("index platform = %+v", md.Platform)
 	}
 
-	var man manifest
+	var man ociarchive.Manifest
 	if err := json.Unmarshal(blob(t, files, md), &man); err != nil {
 		t.Fatal(err)
 	}
-	if man.SchemaVersion != 2 || man.MediaType != mediaTypeManifest || man.Config.MediaType != mediaTypeConfig || len(man.Layers) != 1 || man.Layers[0].MediaType != mediaTypeLayer {
+	if man.SchemaVersion != 2 || man.MediaType != ociarchive.MediaTypeManifest || man.Config.MediaType != ociarchive.MediaTypeConfig || len(man.Layers) != 1 || man.Layers[0].MediaType != ociarchive.MediaTypeLayer {
 		t.Fatalf("manifest = %+v", man)
 	}
 
@@ -229,8 +231,8 @@ func TestTagOf(t *testing.T) {
 		"specguard":                             "",
 		"ghcr.io/specguard/specguard@sha256:ab": "",
 	} {
-		if got := tagOf(ref); got != want {
-			t.Errorf("tagOf(%q) = %q, want %q", ref, got, want)
+		if got := ociarchive.Tag(ref); got != want {
+			t.Errorf("Tag(%q) = %q, want %q", ref, got, want)
 		}
 	}
 }

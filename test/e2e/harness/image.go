@@ -4,14 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/specguard/specguard/internal/ociarchive"
 )
 
 // BusyboxApplets are the commands the test image links to /bin/busybox.
@@ -30,37 +30,6 @@ var PauseCommand = []string{"sh", "-c", "trap 'exit 0' TERM INT; sleep 214748364
 // epoch is the fixed timestamp of every file and of the image, so the same
 // busybox always yields the same image digest.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// Media types of the OCI image spec.
-const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
-)
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *platform         `json:"platform,omitempty"`
-}
-
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-}
-
-type blob struct {
-	digest string
-	data   []byte
-}
-
-func newBlob(data []byte) blob {
-	sum := sha256.Sum256(data)
-	return blob{digest: "sha256:" + hex.EncodeToString(sum[:]), data: data}
-}
 
 // WriteBusyboxImage writes an OCI image archive (a tar of an OCI image
 // layout: oci-layout, index.json, blobs/sha256/...) to w. The image has one
@@ -90,8 +59,7 @@ func WriteBusyboxImage(w io.Writer, ref, busyboxPath string) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	layer := newBlob(gz.Bytes())
-	diffID := newBlob(layerTar).digest
+	diffID := ociarchive.Digest(layerTar)
 
 	config, err := json.Marshal(map[string]any{
 		"created":      epoch.Format(time.RFC3339),
@@ -111,65 +79,7 @@ func WriteBusyboxImage(w io.Writer, ref, busyboxPath string) error {
 	if err != nil {
 		return err
 	}
-	configBlob := newBlob(config)
-
-	manifest, err := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     mediaTypeManifest,
-		"config":        descriptor{MediaType: mediaTypeConfig, Digest: configBlob.digest, Size: int64(len(configBlob.data))},
-		"layers":        []descriptor{{MediaType: mediaTypeLayer, Digest: layer.digest, Size: int64(len(layer.data))}},
-	})
-	if err != nil {
-		return err
-	}
-	manifestBlob := newBlob(manifest)
-
-	index, err := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     mediaTypeIndex,
-		"manifests": []descriptor{{
-			MediaType: mediaTypeManifest,
-			Digest:    manifestBlob.digest,
-			Size:      int64(len(manifestBlob.data)),
-			Annotations: map[string]string{
-				"io.containerd.image.name":          ref,
-				"org.opencontainers.image.ref.name": refTag(ref),
-			},
-			Platform: &platform{Architecture: runtime.GOARCH, OS: "linux"},
-		}},
-	})
-	if err != nil {
-		return err
-	}
-
-	tw := tar.NewWriter(w)
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{"index.json", index},
-	}
-	for _, b := range []blob{manifestBlob, configBlob, layer} {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{"blobs/sha256/" + b.digest[len("sha256:"):], b.data})
-	}
-	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
-			return err
-		}
-	}
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: epoch}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
+	return ociarchive.Write(w, ociarchive.Image{Ref: ref, Arch: runtime.GOARCH, Config: config, Layer: gz.Bytes(), Created: epoch})
 }
 
 // WriteBusyboxImageFile is WriteBusyboxImage into a new file at path.
@@ -223,18 +133,4 @@ func busyboxLayer(bb []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// refTag returns the tag of an image reference ("e2e" of "x/y:e2e"), or
-// "latest" when there is none.
-func refTag(ref string) string {
-	for i := len(ref) - 1; i >= 0; i-- {
-		switch ref[i] {
-		case ':':
-			return ref[i+1:]
-		case '/':
-			return "latest"
-		}
-	}
-	return "latest"
 }
