@@ -142,6 +142,19 @@ func TestPolicyThroughNRI(t *testing.T) {
 		}
 	})
 
+	// "0" is a number within [0, 1Gi], but runc leaves a memory limit of 0
+	// unset: no limit. Through NRI it must come back as the max.
+	t.Run("override asking for no limit", func(t *testing.T) {
+		pod := webPod(r, "team-b", "u-zero", map[string]string{"memory.limit.specguard.io/pod": "0"})
+		_, adj, err := r.create(pod, "app", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := adj.GetLinux().GetResources().GetMemory().GetLimit(); got.GetValue() != 1<<30 {
+			t.Errorf("memory limit = %v, want the max 1Gi", got)
+		}
+	})
+
 	t.Run("reject", func(t *testing.T) {
 		pod := webPod(r, "team-strict", "u-s", nil)
 		_, _, err := r.create(pod, "app", func(c *api.Container) { c.Linux.Resources.Memory.Limit = api.Int64(1 << 30) })
