@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -150,6 +152,10 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		for _, w := range out.Warnings {
 			fmt.Fprintf(stderr, "specguard generate: warning: %s\n", w)
 		}
+		if !flagGiven(fs, "cgroup-version") && cgroupVersion == 2 && hostCgroupV1() {
+			fmt.Fprintln(stderr, "specguard generate: warning: this host runs cgroup v1 and these configs are for cgroup v2 "+
+				"(the default); to run them here pass --cgroup-version 1, and --cgroup-driver cgroupfs if containerd uses it")
+		}
 	}
 	b, err := encodeConfigs(out, output)
 	if err != nil {
@@ -203,4 +209,19 @@ func splitList(s string) []string {
 		return nil
 	}
 	return out
+}
+
+// flagGiven reports whether the command line set the flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// hostCgroupV1 reports whether this host mounts cgroup v1 (no unified
+// hierarchy at /sys/fs/cgroup), where v2 settings such as memory.oom.group
+// make runc refuse the container.
+func hostCgroupV1() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return errors.Is(err, os.ErrNotExist)
 }

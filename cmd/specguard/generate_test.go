@@ -190,3 +190,19 @@ func TestGenerateHelp(t *testing.T) {
 		t.Errorf("help: %d %q", code, errs)
 	}
 }
+
+// On a cgroup v1 host, the default (cgroup v2) configs would be refused by
+// runc: generate says so unless --cgroup-version was given or --quiet.
+func TestGenerateWarnsOfHostCgroupVersion(t *testing.T) {
+	pod := writePod(t, genPod)
+	const warning = "this host runs cgroup v1 and these configs are for cgroup v2"
+	_, _, errs := runGenerate(t, "--pod", pod)
+	if got := strings.Contains(errs, warning); got != hostCgroupV1() {
+		t.Errorf("warned %v on a host with cgroup v1 %v: %q", got, hostCgroupV1(), errs)
+	}
+	for _, args := range [][]string{{"--cgroup-version", "2"}, {"--cgroup-version", "1"}, {"--quiet"}} {
+		if _, _, errs := runGenerate(t, append([]string{"--pod", pod}, args...)...); strings.Contains(errs, warning) {
+			t.Errorf("%v: warned: %q", args, errs)
+		}
+	}
+}
