@@ -429,7 +429,7 @@ func parseValue(e *errs, path string, v *Value, f fieldSpec) (int64, bool) {
 		e.add(path, "%v", truncate(err.Error(), 80))
 		return 0, false
 	}
-	q, err := quantity.Parse(s)
+	q, err := resource.ParseQuantity(s) // bounded just above
 	if err != nil {
 		e.add(path, "%q is not a number or quantity", truncate(s, 40))
 		return 0, false

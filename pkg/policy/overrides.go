@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/specguard/specguard/pkg/quantity"
 )
 
@@ -50,7 +52,7 @@ func ParseFieldValue(f Field, s string) (int64, error) {
 	if err := quantity.CheckSize(s); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadOverride, err)
 	}
-	q, err := quantity.Parse(s)
+	q, err := resource.ParseQuantity(s) // bounded just above
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q is not a number or quantity", ErrBadOverride, s)
 	}
