@@ -12,8 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/specguard/specguard/pkg/annotations"
-	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/restarts"
 )
 
 // ReadLean is a ttrpc server interceptor that leaves out, as requests
@@ -170,10 +169,6 @@ func fieldNumber(m proto.Message, name string) protowire.Number {
 	return f.Number()
 }
 
-// syncAnnotations are the container annotations Synchronize reads
-// (restarts.CountFromAnnotations).
-var syncAnnotations = [...]string{annotations.RestartCount, kubelet.ContainerRestartCountAnnotation}
-
 // readSync fills req from a SynchronizeRequest's wire bytes with the
 // fields Synchronize reads: the pods' IDs and UIDs, the containers' IDs,
 // sandbox IDs, names and restart-count annotations, and whether more
@@ -239,13 +234,13 @@ func readAnnotation(b []byte, c *api.Container) error {
 	}); err != nil {
 		return err
 	}
-	for _, k := range syncAnnotations {
+	for _, k := range restarts.CountAnnotations {
 		if string(key) == k {
 			if !utf8.Valid(value) {
 				return errInvalidUTF8
 			}
 			if c.Annotations == nil {
-				c.Annotations = make(map[string]string, len(syncAnnotations))
+				c.Annotations = make(map[string]string, len(restarts.CountAnnotations))
 			}
 			c.Annotations[k] = string(value)
 		}

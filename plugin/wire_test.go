@@ -64,7 +64,7 @@ func project(full *api.SynchronizeRequest) *api.SynchronizeRequest {
 	}
 	for _, c := range full.Containers {
 		t := &api.Container{Id: c.Id, PodSandboxId: c.PodSandboxId, Name: c.Name}
-		for _, k := range syncAnnotations {
+		for _, k := range restarts.CountAnnotations {
 			if v, ok := c.Annotations[k]; ok {
 				if t.Annotations == nil {
 					t.Annotations = map[string]string{}

@@ -9,6 +9,7 @@
 package restarts
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/specguard/specguard/pkg/annotations"
@@ -74,15 +75,6 @@ func (p *pod) state(name string, create bool) *nameState {
 	return &p.names[len(p.names)-1]
 }
 
-func (p *pod) isLive(id string) int {
-	for i, l := range p.live {
-		if l == id {
-			return i
-		}
-	}
-	return -1
-}
-
 // Tracker holds restart counts. It is safe for concurrent use.
 type Tracker struct {
 	// countLogDir reads the kubelet's log-directory fallback; it is the one
@@ -100,13 +92,19 @@ func NewTracker(countLogDir func(podLogDir, container string) (int, error)) *Tra
 	return &Tracker{countLogDir: countLogDir, pods: map[string]*pod{}}
 }
 
+// CountAnnotations are the annotations CountFromAnnotations reads, in
+// order: the one specguard wrote, then the kubelet's.
+var CountAnnotations = [...]string{annotations.RestartCount, kubelet.ContainerRestartCountAnnotation}
+
 // CountFromAnnotations reads a container's restart count from the
 // annotation specguard wrote, else from the kubelet's.
 func CountFromAnnotations(a map[string]string) (int, bool) {
-	if n, ok := kubelet.ParseRestartCount(a[annotations.RestartCount]); ok {
-		return n, true
+	for _, k := range CountAnnotations {
+		if n, ok := kubelet.ParseRestartCount(a[k]); ok {
+			return n, true
+		}
 	}
-	return KubeletCount(a)
+	return 0, false
 }
 
 // KubeletCount reads the kubelet's io.kubernetes.container.restartCount.
@@ -137,7 +135,7 @@ func (t *Tracker) observe(p *pod, id, name string, count int) {
 			st.newest, st.hasNewest = count, true
 		}
 	}
-	if id != "" && p.isLive(id) < 0 {
+	if id != "" && !slices.Contains(p.live, id) {
 		p.live = append(p.live, id)
 		t.live++
 	}
@@ -204,7 +202,7 @@ func (t *Tracker) Remove(id string, key Key) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p, ok := t.pods[key.PodUID]; ok {
-		if i := p.isLive(id); i >= 0 {
+		if i := slices.Index(p.live, id); i >= 0 {
 			last := len(p.live) - 1
 			p.live[i], p.live[last] = p.live[last], ""
 			p.live = p.live[:last]
