@@ -83,8 +83,7 @@ type decider struct {
 	res     resourceState
 	changed []*policy.Rule // rules that changed something, in rule order at the end
 
-	hostBinds     []hostBind // see hostBindMounts
-	hostBindsDone bool
+	hostBinds []hostBind // see hostBindMounts; nil until worked out
 
 	// Backing storage for the common case, allocated with the decider
 	// rather than grown append by append on every request.

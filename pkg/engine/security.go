@@ -178,13 +178,11 @@ type hostBind struct{ dst, src string }
 // the IPC namespace's business, hostNamespaces, not a volume). It is
 // worked out once per decision, however many rules check host paths.
 func (x *decider) hostBindMounts() []hostBind {
-	if x.hostBindsDone {
+	if x.hostBinds != nil {
 		return x.hostBinds
 	}
-	x.hostBindsDone = true
 	pod, c := x.req.Pod, x.req.Container
-	x.hostBinds = x.hostBindBuf[:0]
-	ipcHost := -1 // not looked up yet
+	x.hostBinds = x.hostBindBuf[:0] // not nil, even when empty
 	for _, m := range c.GetMounts() {
 		if !IsBindMount(m) {
 			continue
@@ -193,22 +191,22 @@ func (x *decider) hostBindMounts() []hostBind {
 		if runtimeOwned(pod, c, src) {
 			continue
 		}
-		if src == "/dev/shm" && m.GetDestination() == "/dev/shm" {
-			if ipcHost < 0 {
-				ipcHost = 0
-				for _, h := range HostNamespaces(pod, c) {
-					if h.Type == "ipc" {
-						ipcHost = 1
-					}
-				}
-			}
-			if ipcHost == 1 {
-				continue
-			}
+		if src == "/dev/shm" && m.GetDestination() == "/dev/shm" && sharesHostIPC(pod, c) {
+			continue
 		}
 		x.hostBinds = append(x.hostBinds, hostBind{dst: m.GetDestination(), src: src})
 	}
 	return x.hostBinds
+}
+
+// sharesHostIPC reports whether the container shares the host's IPC namespace.
+func sharesHostIPC(pod *api.PodSandbox, c *api.Container) bool {
+	for _, h := range HostNamespaces(pod, c) {
+		if h.Type == "ipc" {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanPath is path.Clean without its byte-by-byte rewrite for the usual
@@ -451,9 +449,6 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 // Kubernetes safe set). Names written with slashes are read as the kubelet
 // reads them: kernel/shm_rmid_forced is kernel.shm_rmid_forced.
 func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
-	if len(c.GetLinux().GetSysctl()) == 0 {
-		return
-	}
 	names := make([]string, 0, len(c.GetLinux().GetSysctl()))
 	for k := range c.GetLinux().GetSysctl() {
 		names = append(names, k)
