@@ -52,6 +52,17 @@ type Options struct {
 	// Owner is the pid whose death makes the stack stale (see SweepStale);
 	// 0 for a stack meant to outlive its starter, like the demo's.
 	Owner int
+	// NRISocket is where containerd serves NRI. Default: SockDir/nri.sock.
+	// A Kubernetes node uses the host's /var/run/nri/nri.sock, where the
+	// DaemonSet's hostPath volume finds it.
+	NRISocket string
+	// SystemdCgroup makes runc manage cgroups through systemd, for a node
+	// whose kubelet uses the systemd cgroup driver. Default: cgroupfs.
+	SystemdCgroup bool
+	// CNIBinDir holds the CNI plugins pods without host networking need.
+	// Default: Dir/cni/bin, which stays empty (pods use the host network).
+	// The network configuration is read from Dir/cni/net.d.
+	CNIBinDir string
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -71,6 +82,7 @@ type State struct {
 	SpecguardArgs []string `json:"specguardArgs,omitempty"`
 	MetricsAddr   string   `json:"metricsAddr,omitempty"`
 	CrictlExe     string   `json:"crictlExe"`
+	NRISocket     string   `json:"nriSocket,omitempty"`
 }
 
 // Stack is a running private containerd, optionally with specguard attached.
@@ -81,11 +93,14 @@ type Stack struct {
 	CgroupParent string
 	Logf         func(format string, args ...any)
 
-	state      State
-	imports    []string
-	containerd *daemon
-	plugin     *daemon
-	seq        int // numbers the config files written for crictl
+	state         State
+	imports       []string
+	nriSocket     string
+	systemdCgroup bool
+	cniBinDir     string
+	containerd    *daemon
+	plugin        *daemon
+	seq           int // numbers the config files written for crictl
 }
 
 // Paths inside the stack.
@@ -95,7 +110,7 @@ func (s *Stack) ContainerdLog() string   { return filepath.Join(s.Dir, "containe
 func (s *Stack) SpecguardLog() string    { return filepath.Join(s.Dir, "specguard.log") }
 func (s *Stack) PodLogsDir() string      { return filepath.Join(s.Dir, "pods") }
 func (s *Stack) Socket() string          { return filepath.Join(s.SockDir, "containerd.sock") }
-func (s *Stack) NRISocket() string       { return filepath.Join(s.SockDir, "nri.sock") }
+func (s *Stack) NRISocket() string       { return s.nriSocket }
 func (s *Stack) Endpoint() string        { return "unix://" + s.Socket() }
 func (s *Stack) MetricsAddr() string     { return s.state.MetricsAddr }
 func (s *Stack) statePath() string       { return filepath.Join(s.Dir, "stack.json") }
@@ -109,7 +124,8 @@ func Start(opts Options) (*Stack, error) {
 	if err := opts.Tools.Check(); err != nil {
 		return nil, err
 	}
-	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports}
+	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports,
+		nriSocket: opts.NRISocket, systemdCgroup: opts.SystemdCgroup, cniBinDir: opts.CNIBinDir}
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
 	}
@@ -131,6 +147,12 @@ func Start(opts Options) (*Stack, error) {
 			s.SockDir = "/tmp/sgsock-" + hex.EncodeToString(sum[:4])
 		}
 	}
+	if s.nriSocket == "" {
+		s.nriSocket = filepath.Join(s.SockDir, "nri.sock")
+	}
+	if s.cniBinDir == "" {
+		s.cniBinDir = filepath.Join(s.Dir, "cni", "bin")
+	}
 	s.CgroupParent = opts.CgroupParent
 	if s.CgroupParent == "" {
 		s.CgroupParent = "/specguard-e2e-" + filepath.Base(s.Dir)
@@ -144,6 +166,7 @@ func Start(opts Options) (*Stack, error) {
 		ShimExe:       s.Tools.Path("containerd-shim-runc-v2"),
 		SpecguardExe:  s.Tools.Specguard,
 		CrictlExe:     s.Tools.Path("crictl"),
+		NRISocket:     s.nriSocket,
 	}
 	for _, d := range []string{s.Dir, s.SockDir, s.PodLogsDir(), filepath.Join(s.Dir, "nri", "plugins"),
 		filepath.Join(s.Dir, "nri", "conf.d"), filepath.Join(s.Dir, "configs")} {
@@ -220,10 +243,11 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           BinaryName = '{{.Runc}}'
           Root = '{{.RuncRoot}}'
-          SystemdCgroup = false
+          SystemdCgroup = {{.SystemdCgroup}}
     [plugins.'io.containerd.cri.v1.runtime'.cni]
-      # Pods use the host network; no CNI plugin is installed or needed.
-      bin_dirs = ['{{.Dir}}/cni/bin']
+      # e2e pods use the host network and need no CNI plugin; a Kubernetes
+      # node installs the bridge plugins here.
+      bin_dirs = ['{{.CNIBinDir}}']
       conf_dir = '{{.Dir}}/cni/net.d'
 
   [plugins.'io.containerd.grpc.v1.cri']
@@ -249,16 +273,18 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
 func (s *Stack) writeConfigs() error {
 	var b strings.Builder
 	err := containerdConfig.Execute(&b, map[string]any{
-		"Root":      s.containerdRoot(),
-		"State":     s.containerdState(),
-		"Imports":   s.imports,
-		"Socket":    s.Socket(),
-		"Image":     ImageRef,
-		"Runc":      s.Tools.Path("runc"),
-		"RuncRoot":  s.runcRoot(),
-		"Dir":       s.Dir,
-		"NRISocket": s.NRISocket(),
-		"SockDir":   s.SockDir,
+		"Root":          s.containerdRoot(),
+		"State":         s.containerdState(),
+		"Imports":       s.imports,
+		"Socket":        s.Socket(),
+		"Image":         ImageRef,
+		"Runc":          s.Tools.Path("runc"),
+		"RuncRoot":      s.runcRoot(),
+		"Dir":           s.Dir,
+		"NRISocket":     s.NRISocket(),
+		"SockDir":       s.SockDir,
+		"SystemdCgroup": s.systemdCgroup,
+		"CNIBinDir":     s.cniBinDir,
 	})
 	if err != nil {
 		return err
