@@ -365,7 +365,7 @@ func (s *Stack) ImportImage(archive string) error {
 	if err != nil {
 		return fmt.Errorf("ctr images import %s: %v\n%s", archive, err, out)
 	}
-	s.Logf("imported %s in %v", ImageRef, time.Since(start).Round(time.Millisecond))
+	s.Logf("imported %s in %v", filepath.Base(archive), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
