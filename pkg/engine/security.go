@@ -27,9 +27,11 @@ func (x *decider) applySecurity(r *policy.Rule) {
 	}
 	if s.CheckHostPaths {
 		x.checkHostPaths(r)
+		x.checkFilesystems(r)
 	}
 	if s.DenyDevices {
 		x.checkDevices(r, c)
+		x.checkDeviceRules(r, c)
 	}
 	if s.CheckSysctls {
 		x.checkSysctls(r, c)
