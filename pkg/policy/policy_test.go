@@ -87,6 +87,8 @@ spec:
 		"empty":          {"  \n", []string{"document is empty"}},
 		"unlimited as a bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: 0}, swap: {default: -1, max: 2Gi}}, pids: {limit: {set: 0, max: 10}}}\n",
 			[]string{"memory.limit.max: 0 means no limit to the runtime", "memory.swap.default: -1 means no limit", "pids.limit.set: 0 means no limit"}},
+		"swap of 0 as a bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {swap: {max: 0}}}\n",
+			[]string{":6: spec.rules[0].resources.memory.swap.max: 0 means no limit to the runtime"}},
 		"override without max": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {default: 1Gi}}}\n    overrides: {allow: [resources.memory.limit, resources.bogus]}\n",
 			[]string{"overrides.allow[0]: \"resources.memory.limit\" needs a max", "overrides.allow[1]: \"resources.bogus\" cannot be overridden"}},
 	}
