@@ -164,6 +164,58 @@ func TestRules(t *testing.T) {
 				}
 			},
 		},
+		// Issue 17: overrides in the privileged direction stop at the min.
+		"oomScoreAdj override stops at the min": {
+			spec: `  rules:
+  - name: oom
+    resources: {oomScoreAdj: {min: -500, max: 1000}}
+    overrides: {allow: [resources.oomScoreAdj]}
+`,
+			mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["oomscoreadj.specguard.io/pod"] = "-1000" },
+			check: func(t *testing.T, d *Decision) {
+				if got := d.Adjustment.GetLinux().GetOomScoreAdj().GetValue(); got != -500 {
+					t.Errorf("oom_score_adj = %d, want the min -500", got)
+				}
+			},
+		},
+		"cpu.period override stops at the min: at most quota.max/period.min CPUs": {
+			spec: `  rules:
+  - name: cpu
+    resources: {cpu: {quota: {max: 100000}, period: {min: 50000, max: 1000000}}}
+    overrides: {allow: [resources.cpu.period]}
+`,
+			mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["cpu.period.specguard.io/pod"] = "1000" },
+			check: func(t *testing.T, d *Decision) {
+				cpu := d.Adjustment.GetLinux().GetResources().GetCpu()
+				if q, p := cpu.GetQuota().GetValue(), cpu.GetPeriod().GetValue(); q != 100000 || p != 50000 {
+					t.Errorf("quota/period = %d/%d, want 100000/50000 (2 CPUs)", q, p)
+				}
+			},
+		},
+		"cpu.period override below the min refused under reject": {
+			spec: `  rules:
+  - name: cpu
+    resources: {cpu: {quota: {max: 100000}, period: {min: 50000}}, onViolation: reject}
+    overrides: {allow: [resources.cpu.period]}
+`,
+			mutate:  func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["cpu.period.specguard.io/pod"] = "1000" },
+			refused: `rule "cpu": resources.cpu.period: override annotation cpu.period.specguard.io/pod=1000 is outside the rule's bounds`,
+		},
+		"an unset period is the kernel's 100000 to the period bounds": {
+			spec: `  rules:
+  - name: cpu
+    resources: {cpu: {quota: {max: 400000}, period: {min: 200000}}}
+`,
+			mutate: func(_ *api.PodSandbox, c *api.Container) { c.Linux.Resources.Cpu.Period = nil },
+			check: func(t *testing.T, d *Decision) {
+				if p := d.Adjustment.GetLinux().GetResources().GetCpu().GetPeriod(); p.GetValue() != 200000 {
+					t.Errorf("period = %v, want the min 200000", p)
+				}
+				if !hasTrace(d, "resources.cpu.period", "clamp", "200000 (was unset (the kernel's 100000))") {
+					t.Errorf("trace = %v", d.Trace)
+				}
+			},
+		},
 		"reject above max": {
 			spec: `  rules:
   - name: cap
@@ -417,4 +469,13 @@ func TestDecideNeverPanicsOnEmptyInput(t *testing.T) {
 			t.Errorf("refused empty input: %s", d.Reason)
 		}
 	}
+}
+
+func hasTrace(d *Decision, field, action, value string) bool {
+	for _, tr := range d.Trace {
+		if tr.Field == field && tr.Action == action && tr.Value == value {
+			return true
+		}
+	}
+	return false
 }

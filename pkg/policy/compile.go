@@ -400,9 +400,8 @@ func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
 				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q has no bounds in this rule: an override needs resources.%s with min/max", name, strings.TrimPrefix(name, "resources."))
 				continue
 			}
-			b := out.Resources.Bounds[f]
-			if !b.HasMax {
-				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q needs a max in this rule so an annotation cannot lift it without bound", name)
+			if msg := unboundedOverride(f, out.Resources); msg != "" {
+				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q %s", name, msg)
 				continue
 			}
 			out.Overrides[f] = true
@@ -410,6 +409,41 @@ func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
 		}
 	}
 	return out
+}
+
+// privilegedDown reports whether a lower value of f is the privileged
+// direction: a lower oom_score_adj makes the OOM killer spare the container
+// (-1000: always), and a shorter CFS period with the same quota is more
+// CPUs (the container gets quota/period of them). For every other field
+// more is more.
+func privilegedDown(f Field) bool {
+	return f == OOMScoreAdj || f == CPUPeriod
+}
+
+// unboundedOverride says why a rule cannot let annotations choose f, or ""
+// when it can: the rule must bound f in its privileged direction, and for
+// the period also bound the quota, so that quota.max/period.min bounds the
+// CPU count a pod can ask for.
+func unboundedOverride(f Field, rr *ResourceRules) string {
+	b := rr.Bounds[f]
+	switch {
+	case f == OOMScoreAdj && !b.HasMin:
+		return "needs a min in this rule: lower is the privileged direction (-1000 exempts the container from the OOM killer), so an annotation could take it down without bound"
+	case f == CPUPeriod && !b.HasMin:
+		return "needs a min in this rule: a container gets quota/period CPUs, so a shorter period is more CPUs (period 1000 with quota 100000 is 100) and an annotation could raise them without bound"
+	case f == CPUPeriod && !quotaBounded(rr.Bounds[CPUQuota]):
+		return "needs resources.cpu.quota with a max or set in this rule: a container gets quota/period CPUs, so a shorter period multiplies whatever quota it has; with both the CPU count is at most quota.max/period.min"
+	case !privilegedDown(f) && !b.HasMax:
+		return "needs a max in this rule so an annotation cannot lift it without bound"
+	}
+	return ""
+}
+
+// quotaBounded reports whether a rule's quota bounds leave every container
+// a quota no larger than a known one: a max (an unset or unlimited quota is
+// brought to it) or a set (a quota in the policy is at least 1000, a limit).
+func quotaBounded(b *IntBounds) bool {
+	return b != nil && (b.HasMax || b.HasSet)
 }
 
 func overridableList() string {

@@ -89,6 +89,15 @@ spec:
 			[]string{"memory.limit.max: 0 means no limit to the runtime", "memory.swap.default: -1 means no limit", "pids.limit.set: 0 means no limit"}},
 		"swap of 0 as a bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {swap: {max: 0}}}\n",
 			[]string{":6: spec.rules[0].resources.memory.swap.max: 0 means no limit to the runtime"}},
+		// oom_score_adj and the CFS period are privileged downwards: -1000
+		// exempts a container from the OOM killer, and a shorter period
+		// with the same quota is more CPUs.
+		"override of oomScoreAdj without min": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {oomScoreAdj: {max: 1000}}\n    overrides:\n      allow: [resources.oomScoreAdj]\n",
+			[]string{`p.yaml:8: spec.rules[0].overrides.allow[0]: "resources.oomScoreAdj" needs a min in this rule`, "-1000"}},
+		"override of cpu.period without min": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {cpu: {quota: {max: 100000}, period: {max: 1000000}}}\n    overrides:\n      allow: [resources.cpu.period]\n",
+			[]string{`p.yaml:8: spec.rules[0].overrides.allow[0]: "resources.cpu.period" needs a min in this rule`, "quota/period"}},
+		"override of cpu.period without a quota bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {cpu: {period: {min: 50000, max: 1000000}}}\n    overrides:\n      allow: [resources.cpu.period]\n",
+			[]string{`p.yaml:8: spec.rules[0].overrides.allow[0]: "resources.cpu.period" needs resources.cpu.quota with a max or set in this rule`}},
 		"override without max": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {default: 1Gi}}}\n    overrides: {allow: [resources.memory.limit, resources.bogus]}\n",
 			[]string{"overrides.allow[0]: \"resources.memory.limit\" needs a max", "overrides.allow[1]: \"resources.bogus\" cannot be overridden"}},
 	}
