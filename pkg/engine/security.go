@@ -419,16 +419,17 @@ func globList(gs []policy.Glob) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// checkDevices refuses device nodes not on the rule's allow list. The OCI
-// spec names a device by its path in the container, so that is what
-// allowedDevices matches. A privileged container carries every host
-// device and is refused here.
+// checkDevices refuses device nodes not on the rule's allow list. A device
+// is what its type and numbers say: runc makes the node from them at the
+// path, so an entry admits a device only when both its path glob (on the
+// cleaned path) and its type and numbers agree. A privileged container
+// carries every host device and is refused here.
 func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 	for _, d := range c.GetLinux().GetDevices() {
-		p := d.GetPath()
+		p := cleanPath(d.GetPath())
 		allowed := false
-		for _, g := range r.Security.AllowedDevices {
-			if g.Match(p) {
+		for i := range r.Security.AllowedDevices {
+			if r.Security.AllowedDevices[i].Admits(p, d.GetType(), d.GetMajor(), d.GetMinor()) {
 				allowed = true
 				break
 			}
@@ -436,13 +437,21 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 		if allowed {
 			continue
 		}
-		desc := fmt.Sprintf("%s (%s %d:%d)", clip(p), d.GetType(), d.GetMajor(), d.GetMinor())
+		desc := fmt.Sprintf("%s (%s %d:%d)", clipPath(p), clip(d.GetType()), d.GetMajor(), d.GetMinor())
 		if len(r.Security.AllowedDevices) == 0 {
 			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is denied (no allowedDevices)")
 		} else {
-			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is not in allowedDevices "+globList(r.Security.AllowedDevices))
+			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is not in allowedDevices "+deviceList(r.Security.AllowedDevices))
 		}
 	}
+}
+
+func deviceList(rs []policy.DeviceRule) string {
+	parts := make([]string, len(rs))
+	for i := range rs {
+		parts[i] = rs[i].String()
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // checkSysctls refuses sysctls not on the rule's allow list (by default the

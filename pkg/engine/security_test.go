@@ -264,12 +264,48 @@ func TestSecurityChecks(t *testing.T) {
 			refuse: []string{"devices: device /dev/xnull (c 1:3) is denied (no allowedDevices)"},
 		},
 		"devices: allowed devices pass, others are named": {
-			security: "      devices: deny\n      allowedDevices: [\"/dev/nvidia*\", /dev/fuse]\n",
+			security: "      devices: deny\n      allowedDevices: [{path: \"/dev/nvidia*\", type: c, major: 195}, /dev/fuse]\n",
 			mutate: func(_ *api.PodSandbox, c *api.Container) {
-				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 195}, {Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229},
-					{Path: "/dev/sda", Type: "b", Major: 8}}
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 195}, {Path: "/dev/nvidia3", Type: "c", Major: 195, Minor: 3},
+					{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}, {Path: "/dev/sda", Type: "b", Major: 8}}
 			},
-			refuse: []string{"device /dev/sda (b 8:0) is not in allowedDevices [/dev/nvidia*, /dev/fuse]"},
+			refuse: []string{"device /dev/sda (b 8:0) is not in allowedDevices [/dev/nvidia* (c 195:*), /dev/fuse (c 10:229)]"},
+		},
+		// Issue 17: a device is what its type and numbers say, whatever
+		// its path (runc makes the node from them).
+		"devices: a disk under an allowed device's name is refused": {
+			security: "      devices: deny\n      allowedDevices: [/dev/fuse]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/fuse", Type: "b", Major: 8}}
+			},
+			refuse: []string{"device /dev/fuse (b 8:0) is not in allowedDevices [/dev/fuse (c 10:229)]"},
+		},
+		"devices: another character device under an allowed glob is refused": {
+			security: "      devices: deny\n      allowedDevices: [{path: \"/dev/nvidia*\", type: c, major: 195}]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 1, Minor: 1}} // /dev/mem
+			},
+			refuse: []string{"device /dev/nvidia0 (c 1:1) is not in allowedDevices [/dev/nvidia* (c 195:*)]"},
+		},
+		"devices: a given minor is required": {
+			security: "      devices: deny\n      allowedDevices: [{path: /dev/dri/renderD128, type: c, major: 226, minor: 128}]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/dri/renderD128", Type: "c", Major: 226, Minor: 0}}
+			},
+			refuse: []string{"device /dev/dri/renderD128 (c 226:0) is not in allowedDevices [/dev/dri/renderD128 (c 226:128)]"},
+		},
+		"devices: an unbuffered character device is a character device": {
+			security: "      devices: deny\n      allowedDevices: [/dev/fuse]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/fuse", Type: "u", Major: 10, Minor: 229}}
+			},
+		},
+		"devices: the path is judged cleaned": {
+			security: "      devices: deny\n      allowedDevices: [{path: \"/dev/nvidia*\", type: c, major: 195}]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0/../../etc/passwd", Type: "c", Major: 195}}
+			},
+			refuse: []string{"device /etc/passwd (c 195:0) is not in allowedDevices"},
 		},
 		"devices: allow lets devices through": {
 			security: "      devices: allow\n",

@@ -178,7 +178,12 @@ func TestSecurityThroughNRI(t *testing.T) {
 		_, err := try("sec-devices", false, func(c *api.Container) {
 			c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/xnull", Type: "c", Major: 1, Minor: 3}}
 		})
-		refused(t, err, `rule "no-devices": devices: device /dev/xnull (c 1:3) is not in allowedDevices [/dev/fuse]`)
+		refused(t, err, `rule "no-devices": devices: device /dev/xnull (c 1:3) is not in allowedDevices [/dev/fuse (c 10:229)]`)
+		// A disk under the allowed name is what its numbers say it is.
+		_, err = try("sec-devices", false, func(c *api.Container) {
+			c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/fuse", Type: "b", Major: 8, Minor: 0}}
+		})
+		refused(t, err, `rule "no-devices": devices: device /dev/fuse (b 8:0) is not in allowedDevices [/dev/fuse (c 10:229)]`)
 	})
 	t.Run("sysctls", func(t *testing.T) {
 		allowed(t, "sec-sysctls", false, func(c *api.Container) {
