@@ -10,7 +10,7 @@ FUZZ_TARGETS := \
 	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
 	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents ./plugin:FuzzTrimSync ./plugin:FuzzReadLeanCreate ./pkg/engine:FuzzCleanPath \
 	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate \
-	./pkg/engine:FuzzOverridePrivilege ./pkg/engine:FuzzDevices
+	./pkg/engine:FuzzOverridePrivilege ./pkg/engine:FuzzDevices ./pkg/engine:FuzzSysctlNames
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 15s; FUZZMINIMIZETIME=5s)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -464,6 +465,10 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		if err := CheckSysctlName(k); err != nil {
+			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %q is not a sysctl name: %v", clip(k), err))
+			continue
+		}
 		name := SysctlDotted(k)
 		allowed := false
 		for _, g := range r.Security.SysctlsAllow {
@@ -489,6 +494,60 @@ func sysctlAllowList(gs []policy.Glob) string {
 		}
 	}
 	return globList(gs)
+}
+
+// maxSysctlName is the longest sysctl name the API server accepts.
+const maxSysctlName = 253
+
+// CheckSysctlName refuses a name that is not a clean sysctl name. runc
+// writes a sysctl to /proc/sys/<name with dots as slashes>, so a name is a
+// path to it: "net.ipv4.conf/../../../kernel/core_pattern" passes a
+// net.ipv4.* glob and writes kernel.core_pattern. Each segment between
+// dots or slashes must be what the API server allows in pod sysctl names
+// (lower-case letters, digits, '-' and '_', starting and ending with a
+// letter or digit), which leaves no empty, "." or ".." segment: the path
+// runc writes is then the name itself, in the subtree its dotted form
+// names.
+func CheckSysctlName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty")
+	case len(name) > maxSysctlName:
+		return fmt.Errorf("longer than %d bytes", maxSysctlName)
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%q is not a name segment: the runtime writes a sysctl as a path under /proc/sys", seg)
+		}
+	}
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '.' && name[i] != '/' {
+			continue
+		}
+		seg := name[start:i]
+		start = i + 1
+		if seg == "" {
+			return errors.New("empty segment (a leading, trailing or doubled separator)")
+		}
+		if !sysctlSegment(seg) {
+			return fmt.Errorf("%q is not a name segment (lower-case letters, digits, '-' and '_', starting and ending with a letter or digit)", clip(seg))
+		}
+	}
+	return nil
+}
+
+func sysctlSegment(s string) bool {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // SysctlDotted converts a sysctl name to its dotted form the way the

@@ -93,3 +93,48 @@ func FuzzDevices(f *testing.F) {
 		checkReply(t, d)
 	})
 }
+
+// FuzzSysctlNames: a random sysctl name under a random allow pattern. A
+// name that is admitted is a path the runtime cannot resolve elsewhere:
+// written the way runc writes it (/proc/sys/<dots as slashes>), and the
+// way the kubelet reads a slash-first name (/proc/sys/<name>), the path is
+// already clean and lies in the subtree the pattern names.
+func FuzzSysctlNames(f *testing.F) {
+	f.Add("net.ipv4.conf/../../../kernel/core_pattern", uint8(0))
+	f.Add("net/ipv4/../../kernel/core_pattern", uint8(0))
+	f.Add("net.ipv4.conf.eth0/100.forwarding", uint8(1))
+	f.Add("net/ipv4/conf/eth0.100/forwarding", uint8(1))
+	f.Add("net..ipv4", uint8(3))
+	f.Add("kernel.shm_rmid_forced", uint8(2))
+	f.Add("kernel/shm_rmid_forced", uint8(2))
+	f.Fuzz(func(t *testing.T, name string, sel uint8) {
+		patterns := []string{"net.ipv4.*", "net.ipv4.conf.*", "kernel.shm_rmid_forced", "net.*", "*"}
+		pat := patterns[int(sel)%len(patterns)]
+		p, err := policy.Parse("fuzz.yaml", []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: s\n    security:\n      sysctls: {allow: ["+fmt.Sprintf("%q", pat)+"]}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &api.Container{Name: "app", Linux: &api.LinuxContainer{Sysctl: map[string]string{name: "1"}}}
+		d := Decide(p, &Request{Pod: &api.PodSandbox{Name: "p", Namespace: "n", Uid: "u"}, Container: c})
+		checkReply(t, d)
+		if !d.Allowed {
+			return
+		}
+		writes := []string{"/proc/sys/" + strings.ReplaceAll(name, ".", "/")}
+		if i := strings.IndexAny(name, "./"); i >= 0 && name[i] == '/' {
+			writes = append(writes, "/proc/sys/"+name)
+		}
+		for _, w := range writes {
+			if path.Clean(w) != w || w == "/proc/sys/" {
+				t.Fatalf("admitted %q, which the runtime resolves as %s", name, path.Clean(w))
+			}
+			if prefix, wild := strings.CutSuffix(pat, "*"); wild {
+				if !strings.HasPrefix(w, "/proc/sys/"+strings.ReplaceAll(prefix, ".", "/")) {
+					t.Fatalf("admitted %q under %q, but it writes %s", name, pat, w)
+				}
+			} else if w != "/proc/sys/"+strings.ReplaceAll(pat, ".", "/") {
+				t.Fatalf("admitted %q under %q, but it writes %s", name, pat, w)
+			}
+		}
+	})
+}

@@ -333,6 +333,28 @@ func TestSecurityChecks(t *testing.T) {
 			},
 			refuse: []string{"sysctls: kernel.msgmax is not an allowed sysctl (allowed: [net.ipv4.conf.*])"},
 		},
+		// Issue 17: runc writes a sysctl to /proc/sys/<name with dots as
+		// slashes>, so a ".." segment walks out of the allowed subtree.
+		"sysctls: a name with path segments is not a sysctl": {
+			security: "      sysctls: {allow: [\"net.ipv4.*\"]}\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Sysctl = map[string]string{"net.ipv4.conf/../../../kernel/core_pattern": "|/tmp/x"}
+			},
+			refuse: []string{`sysctls: "net.ipv4.conf/../../../kernel/core_pattern" is not a sysctl name: ".." is not a name segment`},
+		},
+		"sysctls: empty segments are not a sysctl": {
+			security: "      sysctls: {allow: [\"net.*\"]}\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Sysctl = map[string]string{"net..ipv4.ip_forward": "1"}
+			},
+			refuse: []string{`sysctls: "net..ipv4.ip_forward" is not a sysctl name: empty segment`},
+		},
+		"sysctls: a clean name with a dot in an interface passes": {
+			security: "      sysctls: {allow: [\"net.ipv4.conf.*\"]}\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Sysctl = map[string]string{"net.ipv4.conf.eth0/100.forwarding": "1", "net/ipv4/conf/eth1.7/rp_filter": "0"}
+			},
+		},
 		"seccomp reject: unconfined refused": {
 			security: "      seccomp: {unconfined: reject}\n",
 			mutate: func(_ *api.PodSandbox, c *api.Container) {
@@ -581,6 +603,37 @@ func TestGlobReachesBelow(t *testing.T) {
 	} {
 		if got := globReachesBelow(tc.pattern, tc.dir); got != tc.want {
 			t.Errorf("%s: globReachesBelow(%q, %q) = %v", name, tc.pattern, tc.dir, got)
+		}
+	}
+}
+
+func TestCheckSysctlName(t *testing.T) {
+	for name, want := range map[string]string{ // "" for a clean name
+		"net.ipv4.tcp_syncookies":                    "",
+		"kernel/shm_rmid_forced":                     "",
+		"net.ipv4.conf.eth0/100.forwarding":          "",
+		"net/ipv4/conf/eth0.100/forwarding":          "",
+		"net.ipv6.conf.all.disable_ipv6":             "",
+		"net.ipv4.conf/../../../kernel/core_pattern": `".." is not a name segment`,
+		"net/ipv4/../../kernel/core_pattern":         `".." is not a name segment`,
+		"net.ipv4/./tcp_syncookies":                  `"." is not a name segment`,
+		"net.ipv4./kernel":                           "empty segment",
+		"net.ipv4.":                                  "empty segment",
+		".net.ipv4":                                  "empty segment",
+		"/kernel/core_pattern":                       "empty segment",
+		"net.ipv4.conf.-x.forwarding":                `"-x" is not a name segment`,
+		"kernel.Core_pattern":                        `"Core_pattern" is not a name segment`,
+		"kernel.core pattern":                        `"core pattern" is not a name segment`,
+		"kernel.core_pattern\x00":                    `is not a name segment`,
+		"":                                           "empty",
+		strings.Repeat("a", 254):                     "longer than 253",
+	} {
+		err := CheckSysctlName(name)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: error %v, want %q", name, err, want)
 		}
 	}
 }
