@@ -90,6 +90,66 @@ func TestMetadataAnnotations(t *testing.T) {
 	}
 }
 
+// Issue 17: the log path is confined to the pod's log directory. The
+// kubelet only sends DNS-1123 names; a crictl user can send anything, and
+// a name or pod identity that is not a path component gets no log path
+// (and no log-directory read) rather than one somewhere else.
+func TestLogPathConfined(t *testing.T) {
+	p := mustPolicy(t, "  node: {podLogsDir: /logs}\n  rules:\n  - name: env\n    env: [{name: LOG, value: \"{{ .LogPath }}\"}]\n")
+	for name, tc := range map[string]struct {
+		mutate func(*api.PodSandbox, *api.Container)
+		want   string // "" for no log path
+	}{
+		"a plain name":                  {want: "/logs/team-a_web-0_uid-1/app/0.log"},
+		"a container name walking up":   {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "../../../../etc/cron.d/x" }},
+		"a container name with a slash": {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "a/b" }},
+		"a container name of ..":        {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = ".." }},
+		"a container name of .":         {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "." }},
+		"an empty container name":       {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "" }},
+		"a container name too long":     {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = strings.Repeat("a", 256) }},
+		"a pod name with path segments": {mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Name = "x/../../../etc" }},
+		"a namespace with a slash":      {mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Namespace = "a/b" }},
+		"a relative sandbox log directory": {mutate: func(pod *api.PodSandbox, _ *api.Container) {
+			pod.Annotations["io.kubernetes.cri.sandbox-log-directory"] = "logs/x"
+		}},
+		"a sandbox log directory is cleaned": {mutate: func(pod *api.PodSandbox, _ *api.Container) {
+			pod.Annotations["io.kubernetes.cri.sandbox-log-directory"] = "/var/log/pods//x_y_z/"
+		}, want: "/var/log/pods/x_y_z/app/0.log"},
+		"a dotted name is a path component": {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "app.v2" }, want: "/logs/team-a_web-0_uid-1/app.v2/0.log"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod, c := testPod(), testContainer()
+			if tc.mutate != nil {
+				tc.mutate(pod, c)
+			}
+			c.Labels = nil // the identity check is not what this is about
+			d := Decide(p, &Request{Pod: pod, Container: c})
+			if !d.Allowed {
+				t.Fatalf("refused: %s", d.Reason)
+			}
+			got, ok := annotation(d, "specguard.io/log-path")
+			if got != tc.want || ok != (tc.want != "") || d.LogPath != tc.want {
+				t.Fatalf("log path annotation %q (present %v), decision %q; want %q", got, ok, d.LogPath, tc.want)
+			}
+			if env, _ := envOfAdj(d, "LOG"); env != tc.want {
+				t.Errorf("env LOG = %q, want %q", env, tc.want)
+			}
+			if tc.want == "" && !hasTraceAction(d, "annotations[specguard.io/log-path]", "omit") {
+				t.Errorf("no omit trace: %v", d.Trace)
+			}
+		})
+	}
+}
+
+func hasTraceAction(d *Decision, field, action string) bool {
+	for _, tr := range d.Trace {
+		if tr.Field == field && tr.Action == action {
+			return true
+		}
+	}
+	return false
+}
+
 func TestIdentitySpoofRefusedOrAudited(t *testing.T) {
 	c := testContainer()
 	c.Labels["io.kubernetes.pod.namespace"] = "kube-system"
