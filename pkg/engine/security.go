@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
@@ -56,25 +57,37 @@ func (x *decider) checkNonRoot(r *policy.Rule, c *api.Container) {
 	if u.GetUid() != 0 {
 		return
 	}
-	inUserNS := hasNamespace(c, "user")
+	inUserNS, hostUserNS := userNamespace(x.req.Pod, c)
 	if inUserNS && r.Security.RootInUserNamespace {
 		x.trace(r.Name, "user", "allow", "uid 0 inside the container's user namespace (rootInUserNamespace: allow)")
 		return
 	}
 	msg := fmt.Sprintf("container has runAsNonRoot and image will run as root (pod: %q, container: %s): process uid 0 breaks non-root policy", podRef(x.req.Pod), c.GetName())
-	if inUserNS {
+	switch {
+	case inUserNS:
 		msg += " (uid 0 inside the container's user namespace; rootInUserNamespace: allow admits it)"
+	case hostUserNS != "":
+		msg += " (it joins the host's user namespace (" + clipPath(hostUserNS) + "), so uid 0 is the host's root)"
 	}
 	x.refuse(r.Name, r.Mode, msg)
 }
 
-func hasNamespace(c *api.Container, typ string) bool {
+// userNamespace reports whether the container runs in a user namespace of
+// its own or its pod's, not the host's; when it joins the host's by path,
+// host is that path. A user namespace joined by a path that leads to the
+// host's (PID 1's, runc's own, or the sandbox's when the sandbox has none)
+// is no namespace at all as far as uid 0 is concerned.
+func userNamespace(pod *api.PodSandbox, c *api.Container) (own bool, host string) {
 	for _, ns := range c.GetLinux().GetNamespaces() {
-		if ns.GetType() == typ {
-			return true
+		if ns.GetType() != "user" {
+			continue
 		}
+		if joinsHostNamespace(pod, "user", ns.GetPath()) {
+			return false, ns.GetPath()
+		}
+		own = true
 	}
-	return false
+	return own, ""
 }
 
 // HostNamespace is a namespace a container shares with the host.
@@ -92,38 +105,91 @@ var hostNamespaceTypes = [...]HostNamespace{
 // list is the runtime's own, the host's. containerd's CRI does not leave it
 // out for a hostNetwork/hostPID/hostIPC pod, though: it points every
 // container at its sandbox's namespaces (/proc/<sandbox pid>/ns/<type>),
-// and it is the sandbox that has none of its own. So a namespace joined by
-// path counts as the host's when the pod sandbox lists namespaces and
-// lacks that type, or when the path is PID 1's. A namespace without a
-// path is a new one, the container's own.
+// and it is the sandbox that has none of its own. A namespace joined by
+// path is judged by joinsHostNamespace; one without a path is a new one,
+// the container's own.
 func HostNamespaces(pod *api.PodSandbox, c *api.Container) []HostNamespace {
 	var out []HostNamespace
-	podNS := pod.GetLinux().GetNamespaces()
 	for _, h := range hostNamespaceTypes {
-		var own *api.LinuxNamespace
+		listed, host := false, false
 		for _, ns := range c.GetLinux().GetNamespaces() {
 			if ns.GetType() == h.Type {
-				own = ns
+				listed = true
+				host = host || joinsHostNamespace(pod, h.Type, ns.GetPath())
 			}
 		}
-		switch {
-		case own == nil:
-			out = append(out, h)
-		case own.GetPath() == "":
-		case own.GetPath() == "/proc/1/ns/"+procNSName(h.Type):
-			out = append(out, h)
-		case len(podNS) > 0 && !podHasNamespace(podNS, h.Type):
+		if !listed || host {
 			out = append(out, h)
 		}
 	}
 	return out
 }
 
-func procNSName(typ string) string {
-	if typ == "network" {
-		return "net"
+// joinsHostNamespace reports whether joining the namespace of type typ at
+// p joins the host's rather than the pod's. runc opens p from the host's
+// mount and PID namespaces, so p is judged cleaned, as what it opens:
+//   - "" is a new namespace, the container's own;
+//   - a relative path is resolved against runc's working directory: not a
+//     namespace of the pod's, so the host's;
+//   - under /proc, only <pid>/ns/<name> or <pid>/task/<tid>/ns/<name> of a
+//     pod process is the pod's (podProcessNamespace); PID 1's, self's and
+//     thread-self's (runc's own), and anything else there are the host's;
+//   - any path is the host's when the sandbox lists namespaces but not
+//     this type: the sandbox then runs in the host's, and containerd
+//     points the container at the sandbox's.
+func joinsHostNamespace(pod *api.PodSandbox, typ, p string) bool {
+	if p == "" {
+		return false
 	}
-	return typ
+	if !path.IsAbs(p) {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(cleanPath(p), "/proc/"); ok && !podProcessNamespace(pod, typ, rest) {
+		return true
+	}
+	podNS := pod.GetLinux().GetNamespaces()
+	return len(podNS) > 0 && !podHasNamespace(podNS, typ)
+}
+
+// podProcessNamespace reports whether rest, a cleaned path below /proc,
+// names a namespace of one of the pod's processes: <pid>/ns/<name> or
+// <pid>/task/<tid>/ns/<name> with pid a process ID other than 1 (procfs
+// takes no sign or leading zero). containerd joins the network, IPC, UTS
+// and user namespaces through the sandbox's PID, so when NRI reports that
+// PID another is not the pod's; a PID namespace may also be a target
+// container's (kubectl debug --target), joined through that container's
+// PID, which NRI does not report.
+func podProcessNamespace(pod *api.PodSandbox, typ, rest string) bool {
+	pid, rest, _ := strings.Cut(rest, "/")
+	if task, ok := strings.CutPrefix(rest, "task/"); ok {
+		tid, after, _ := strings.Cut(task, "/")
+		if !isPID(tid) {
+			return false
+		}
+		rest = after
+	}
+	name, ok := strings.CutPrefix(rest, "ns/")
+	if !ok || name == "" || strings.Contains(name, "/") || !isPID(pid) || pid == "1" {
+		return false
+	}
+	if sp := pod.GetPid(); sp != 0 && typ != "pid" && pid != strconv.FormatUint(uint64(sp), 10) {
+		return false
+	}
+	return true
+}
+
+// isPID reports whether s is a process ID as procfs names it: decimal
+// digits without a leading zero.
+func isPID(s string) bool {
+	if s == "" || s[0] == '0' || len(s) > 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func podHasNamespace(nss []*api.LinuxNamespace, typ string) bool {

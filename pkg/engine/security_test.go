@@ -78,6 +78,78 @@ func hostNetwork(pod *api.PodSandbox, c *api.Container) {
 	pod.Linux.Namespaces = pod.Linux.Namespaces[:4]
 }
 
+// podUserNamespace makes it a hostUsers: false pod as containerd's CRI
+// reports it: the sandbox has a user namespace, the container runs as
+// uid 0 and joins it through the sandbox's PID.
+func podUserNamespace(pod *api.PodSandbox, c *api.Container) {
+	pod.Linux.Namespaces = append(pod.Linux.Namespaces, &api.LinuxNamespace{Type: "user"})
+	c.User.Uid = 0
+	c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "user", Path: "/proc/4242/ns/user"})
+}
+
+// Issue 17: a namespace path is judged by what it opens. runc opens it in
+// the host's mount and PID namespaces, so PID 1's, its own (self,
+// thread-self) and their threads' are the host's however the path is
+// spelled; when the sandbox's PID is known, another process's network,
+// IPC, UTS or user namespace is not the pod's either.
+func TestHostNamespacePaths(t *testing.T) {
+	for p, want := range map[string]bool{ // true: the host's
+		"/proc/4242/ns/net":                     false,
+		"/proc/4242/task/4242/ns/net":           false,
+		"/proc/4242/task/4243/ns/net":           false,
+		"/proc//4242/ns/net":                    false,
+		"/proc/1/ns/net":                        true,
+		"//proc/1/ns/net":                       true,
+		"/proc/./1/ns/net":                      true,
+		"/proc/1/ns/../ns/net":                  true,
+		"/proc/4242/../1/ns/net":                true,
+		"/proc/self/ns/net":                     true,
+		"/proc/thread-self/ns/net":              true,
+		"/proc/1/task/1/ns/net":                 true,
+		"/proc/4242/task/self/ns/net":           true,
+		"/proc/999/ns/net":                      true, // not the sandbox's process
+		"/proc/04242/ns/net":                    true, // procfs has no such name
+		"/proc/4242/root/proc/1/ns/net":         true,
+		"/proc/4242/fd/3":                       true,
+		"/proc/net":                             true,
+		"proc/4242/ns/net":                      true, // relative: resolved against runc's working directory
+		"/var/run/netns/cni-1234":               false,
+		"/var/run/netns/../../../proc/1/ns/net": true,
+	} {
+		pod, c := secPod(), secContainer()
+		pod.Pid = 4242
+		c.Linux.Namespaces[2].Path = p
+		got := false
+		for _, h := range HostNamespaces(pod, c) {
+			got = got || h.Type == "network"
+		}
+		if got != want {
+			t.Errorf("network namespace %q: host %v, want %v", p, got, want)
+		}
+	}
+	// The sandbox's PID unknown (an older runtime): any other PID is taken
+	// as the pod's, PID 1 still as the host's.
+	pod, c := secPod(), secContainer()
+	c.Linux.Namespaces[2].Path = "/proc/999/ns/net"
+	if hs := HostNamespaces(pod, c); len(hs) != 0 {
+		t.Errorf("sandbox PID unknown: %v", hs)
+	}
+	// A PID namespace may be a target container's (kubectl debug --target):
+	// containerd joins it through that container's PID, not the sandbox's.
+	pod, c = secPod(), secContainer()
+	pod.Pid = 4242
+	c.Linux.Namespaces[0] = &api.LinuxNamespace{Type: "pid", Path: "/proc/5150/ns/pid"}
+	if hs := HostNamespaces(pod, c); len(hs) != 0 {
+		t.Errorf("a target container's PID namespace: %v", hs)
+	}
+	// Two entries of one type: the host's if either is.
+	pod, c = secPod(), secContainer()
+	c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "network", Path: "/proc/self/ns/net"})
+	if hs := HostNamespaces(pod, c); len(hs) != 1 || hs[0].Type != "network" {
+		t.Errorf("a second network entry joining the host's: %v", hs)
+	}
+}
+
 func TestSecurityChecks(t *testing.T) {
 	for name, tc := range map[string]struct {
 		security string // the rule's security section, indented 6
@@ -104,18 +176,37 @@ func TestSecurityChecks(t *testing.T) {
 		},
 		"nonroot: uid 0 in a user namespace refused by default": {
 			security: "      runAsNonRoot: true\n",
-			mutate: func(_ *api.PodSandbox, c *api.Container) {
-				c.User.Uid = 0
-				c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "user", Path: "/proc/4242/ns/user"})
-			},
-			refuse: []string{"breaks non-root policy", "inside the container's user namespace", "rootInUserNamespace: allow"},
+			mutate:   podUserNamespace,
+			refuse:   []string{"breaks non-root policy", "inside the container's user namespace", "rootInUserNamespace: allow"},
 		},
 		"nonroot: uid 0 in a user namespace admitted by rootInUserNamespace": {
+			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
+			mutate:   podUserNamespace,
+		},
+		// Issue 17: joining the host's user namespace is not being in one.
+		"nonroot: rootInUserNamespace does not admit the host's user namespace": {
+			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
+			mutate: func(pod *api.PodSandbox, c *api.Container) {
+				podUserNamespace(pod, c)
+				c.Linux.Namespaces[len(c.Linux.Namespaces)-1].Path = "/proc/1/ns/user"
+			},
+			refuse: []string{"breaks non-root policy", "joins the host's user namespace (/proc/1/ns/user)"},
+		},
+		"nonroot: rootInUserNamespace does not admit runc's own user namespace": {
+			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
+			mutate: func(pod *api.PodSandbox, c *api.Container) {
+				podUserNamespace(pod, c)
+				c.Linux.Namespaces[len(c.Linux.Namespaces)-1].Path = "/proc/self/ns/user"
+			},
+			refuse: []string{"breaks non-root policy", "joins the host's user namespace (/proc/self/ns/user)"},
+		},
+		"nonroot: rootInUserNamespace does not admit a sandbox without one": {
 			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
 			mutate: func(_ *api.PodSandbox, c *api.Container) {
 				c.User.Uid = 0
 				c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "user", Path: "/proc/4242/ns/user"})
 			},
+			refuse: []string{"breaks non-root policy", "joins the host's user namespace"},
 		},
 		"nonroot: rootInUserNamespace does not admit host root": {
 			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
