@@ -41,7 +41,7 @@ type crashLoop struct {
 // Each attempt lives a few seconds: the kubelet removes a dead container
 // as soon as the next attempt has died (it keeps one per container), and
 // the watcher must see every attempt before that.
-const crashLoopCommand = `echo "attempt=$RESTART_COUNT path=$POD_LOG_PATH"; sleep 3; exit 1`
+const crashLoopCommand = `echo "attempt=$RESTART_COUNT path=$POD_LOG_PATH"; sleep 5; exit 1`
 
 func (c *cluster) startCrashLoop(name string) *crashLoop {
 	c.t.Helper()
@@ -51,21 +51,28 @@ func (c *cluster) startCrashLoop(name string) *crashLoop {
 	return w
 }
 
+// run scans the runtime and the pod status in two loops, so that a slow
+// kubectl call never delays the runtime scan that must see each attempt.
 func (w *crashLoop) run() {
 	defer close(w.done)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-w.stop:
-			return
-		case <-tick.C:
-		}
-		w.scanRuntime()
-		if i%2 == 0 {
-			w.scanStatus()
+	var wg sync.WaitGroup
+	loop := func(every time.Duration, scan func()) {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			scan()
 		}
 	}
+	wg.Add(2)
+	go loop(200*time.Millisecond, w.scanRuntime)
+	go loop(500*time.Millisecond, w.scanStatus)
+	wg.Wait()
 }
 
 func (w *crashLoop) fail(format string, args ...any) {
@@ -163,17 +170,38 @@ func criLogMessages(s string) string {
 	return strings.Join(msgs, "\n")
 }
 
-// waitAttempts waits until the kubelet has made attempts 0..n.
-func (w *crashLoop) waitAttempts(n int, timeout time.Duration) error {
+// waitAttempts waits until the watcher has seen n+1 consecutive attempts
+// (n restarts in a row) beginning at from or later. On a loaded machine a
+// scan can come too late for an attempt the kubelet has already removed;
+// what is seen must be right, and a run of n+1 must be seen.
+func (w *crashLoop) waitAttempts(from, n int, timeout time.Duration) error {
 	return eventually(timeout, 500*time.Millisecond, func() error {
 		seen := w.kubeletCounts()
-		for i := 0; i <= n; i++ {
-			if !seen[i] {
-				return fmt.Errorf("attempt %d not seen yet (seen %v)", i, keys(seen))
+		run := 0
+		for _, k := range keys(seen) {
+			if k < from {
+				continue
+			}
+			if run > 0 && seen[k-1] {
+				run++
+			} else {
+				run = 1
+			}
+			if run > n {
+				return nil
 			}
 		}
-		return nil
+		return fmt.Errorf("no %d consecutive attempts from %d seen yet (seen %v)", n+1, from, keys(seen))
 	})
+}
+
+// newest returns the highest count the kubelet has given an attempt seen.
+func (w *crashLoop) newest() int {
+	ks := keys(w.kubeletCounts())
+	if len(ks) == 0 {
+		return -1
+	}
+	return ks[len(ks)-1]
 }
 
 func (w *crashLoop) kubeletCounts() map[int]bool {
