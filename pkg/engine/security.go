@@ -222,9 +222,17 @@ func describeHostNamespaces(hs []HostNamespace) string {
 // itself (a pattern ending in /** covers its directory too).
 func (x *decider) checkHostPaths(r *policy.Rule) {
 	s := r.Security
+	allowList := ""
 	for _, m := range x.hostBindMounts() {
+		g, below, denied := deniedHostPath(s.HostPathsDeny, m.src)
+		if !denied && (len(s.HostPathsAllow) == 0 || allowedHostPath(s, m.src)) {
+			continue
+		}
+		if x.omitFinding(r.Mode) {
+			continue
+		}
 		where := "mount " + clipPath(m.dst) + ": host path " + clipPath(m.src)
-		if g, below, ok := deniedHostPath(s.HostPathsDeny, m.src); ok {
+		if denied {
 			if below {
 				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s contains paths denied by %q", where, g))
 			} else {
@@ -232,9 +240,10 @@ func (x *decider) checkHostPaths(r *policy.Rule) {
 			}
 			continue
 		}
-		if len(s.HostPathsAllow) > 0 && !allowedHostPath(s, m.src) {
-			x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, globList(s.HostPathsAllow)))
+		if allowList == "" {
+			allowList = globList(s.HostPathsAllow)
 		}
+		x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, allowList))
 	}
 }
 
@@ -252,6 +261,9 @@ func (x *decider) hostBindMounts() []hostBind {
 	}
 	pod, c := x.req.Pod, x.req.Container
 	x.hostBinds = x.hostBindBuf[:0] // not nil, even when empty
+	if n := len(c.GetMounts()); n > len(x.hostBindBuf) {
+		x.hostBinds = make([]hostBind, 0, n)
+	}
 	for _, m := range c.GetMounts() {
 		if !IsBindMount(m) {
 			continue
@@ -503,7 +515,7 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 				break
 			}
 		}
-		if allowed {
+		if allowed || x.omitFinding(r.Mode) {
 			continue
 		}
 		desc := fmt.Sprintf("%s (%s %d:%d)", clipPath(p), clip(d.GetType()), d.GetMajor(), d.GetMinor())
@@ -534,6 +546,9 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 	sort.Strings(names)
 	for _, k := range names {
 		if err := CheckSysctlName(k); err != nil {
+			if x.omitFinding(r.Mode) {
+				continue
+			}
 			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %q is not a sysctl name: %v", clip(k), err))
 			continue
 		}
@@ -545,7 +560,7 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 				break
 			}
 		}
-		if !allowed {
+		if !allowed && !x.omitFinding(r.Mode) {
 			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), sysctlAllowList(r.Security.SysctlsAllow)))
 		}
 	}
