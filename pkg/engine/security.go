@@ -223,8 +223,9 @@ func describeHostNamespaces(hs []HostNamespace) string {
 func (x *decider) checkHostPaths(r *policy.Rule) {
 	s := r.Security
 	allowList := ""
+	deny := newDenyMatcher(s.HostPathsDeny)
 	for _, m := range x.hostBindMounts() {
-		g, below, denied := deniedHostPath(s.HostPathsDeny, m.src)
+		g, below, denied := deny.denied(m.src)
 		if !denied && (len(s.HostPathsAllow) == 0 || allowedHostPath(s, m.src)) {
 			continue
 		}
@@ -423,13 +424,38 @@ func safeID(id string) bool {
 // deniedHostPath returns the first deny pattern that matches src or
 // something below it.
 func deniedHostPath(deny []policy.Glob, src string) (string, bool, bool) {
-	for _, g := range deny {
+	return newDenyMatcher(deny).denied(src)
+}
+
+// denyMatcher is a rule's deny patterns with their segments split once
+// per decision rather than once per mount and pattern: a container may
+// have thousands of binds.
+type denyMatcher struct {
+	deny []policy.Glob
+	segs [][]string
+}
+
+func newDenyMatcher(deny []policy.Glob) denyMatcher {
+	m := denyMatcher{deny: deny, segs: make([][]string, len(deny))}
+	for i, g := range deny {
+		m.segs[i] = splitPath(g.String())
+	}
+	return m
+}
+
+// denied is deniedHostPath with the patterns split.
+func (m denyMatcher) denied(src string) (string, bool, bool) {
+	for _, g := range m.deny {
 		if g.Match(src) {
 			return g.String(), false, true
 		}
 	}
-	for _, g := range deny {
-		if globReachesBelow(g.String(), src) {
+	if len(m.deny) == 0 {
+		return "", false, false
+	}
+	ds := splitPath(src)
+	for i, g := range m.deny {
+		if reachesBelow(m.segs[i], ds, 0) {
 			return g.String(), true, true
 		}
 	}
