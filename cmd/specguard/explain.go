@@ -153,6 +153,9 @@ func writeExplanationText(w io.Writer, pod *api.PodSandbox, c *api.Container, d 
 		for _, v := range d.Violations {
 			fmt.Fprintf(w, "  %s: %s\n", v.Rule, v.Message)
 		}
+		if d.ViolationsOmitted > 0 {
+			fmt.Fprintf(w, "  and %d more (a decision keeps the first %d)\n", d.ViolationsOmitted, engine.MaxFindings)
+		}
 	}
 	if d.Adjustment != nil {
 		b, _ := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(d.Adjustment)

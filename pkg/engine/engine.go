@@ -51,10 +51,15 @@ type Decision struct {
 	Trace      []TraceEntry
 	Violations []Violation // audit-mode findings
 	Refusals   []Violation // enforce-mode findings that refuse
-	Rules      []string    // rules that changed something
-	QOSClass   kubelet.QOSClass
-	LogPath    string
-	Drift      bool
+	// Findings beyond MaxFindings of each kind are counted, not kept:
+	// a pod with thousands of denied binds is refused as surely by the
+	// first ones, and the text stays readable (see FindingsText).
+	RefusalsOmitted   int
+	ViolationsOmitted int
+	Rules             []string // rules that changed something
+	QOSClass          kubelet.QOSClass
+	LogPath           string
+	Drift             bool
 }
 
 // Built-in pseudo-rule names used in traces and violations.
@@ -137,7 +142,9 @@ func Decide(p *policy.Policy, req *Request) *Decision {
 	x := &decider{p: p, req: req, d: d, adj: adj}
 	x.env, x.changed = x.envBuf[:0], x.changedBuf[:0]
 	x.metadata()
-	x.rules()
+	if x.checkLimits() {
+		x.rules()
+	}
 	x.finish()
 	return d
 }
@@ -146,8 +153,39 @@ func (x *decider) trace(rule, field, action, value string) {
 	x.d.Trace = append(x.d.Trace, TraceEntry{Rule: rule, Field: field, Action: action, Value: value})
 }
 
+// MaxFindings is how many refusals, and how many audit findings, a
+// decision keeps with their messages; the rest are counted. It bounds the
+// work of a request that fails one check per mount or device (formatting,
+// trace) as well as the text.
+const MaxFindings = 32
+
+// MaxFindingsText bounds, in bytes, the findings quoted in a refusal and
+// in the violations annotation.
+const MaxFindingsText = 4096
+
+// omitFinding reports whether a finding in mode would be past
+// MaxFindings, and counts it if so: a check calls it before building a
+// message it would only throw away.
+func (x *decider) omitFinding(mode policy.Mode) bool {
+	if mode == policy.ModeAudit {
+		if len(x.d.Violations) >= MaxFindings {
+			x.d.ViolationsOmitted++
+			return true
+		}
+		return false
+	}
+	if len(x.d.Refusals) >= MaxFindings {
+		x.d.RefusalsOmitted++
+		return true
+	}
+	return false
+}
+
 // refuse records a finding: it refuses in enforce mode, reports in audit.
 func (x *decider) refuse(rule string, mode policy.Mode, msg string) {
+	if x.omitFinding(mode) {
+		return
+	}
 	v := Violation{Rule: rule, Message: msg}
 	if mode == policy.ModeAudit {
 		x.d.Violations = append(x.d.Violations, v)
@@ -370,6 +408,49 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 	}
 }
 
+// FindingsText joins findings with "; ", as many as fit in
+// MaxFindingsText bytes (at least the first, cut to fit), and says how
+// many more there are: those that did not fit and omitted, the ones past
+// MaxFindings that were only counted.
+func FindingsText(vs []Violation, omitted int, format func(Violation) string) string {
+	var b strings.Builder
+	shown := 0
+	for _, v := range vs {
+		part := format(v)
+		sep := 0
+		if shown > 0 {
+			sep = len("; ")
+		}
+		if b.Len()+sep+len(part) > MaxFindingsText {
+			if shown > 0 {
+				break
+			}
+			part = clipTo(part, MaxFindingsText)
+		}
+		if shown > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(part)
+		shown++
+	}
+	if more := len(vs) - shown + omitted; more > 0 {
+		fmt.Fprintf(&b, "; and %d more", more)
+	}
+	return b.String()
+}
+
+// clipTo cuts s to at most n bytes on a rune boundary, marking the cut.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n -= len("...")
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
 // finish turns the working values into the adjustment and the verdict.
 func (x *decider) finish() {
 	if len(x.env) > 0 {
@@ -398,22 +479,16 @@ func (x *decider) finish() {
 		x.adj.AddAnnotation(annotations.Rules, strings.Join(x.d.Rules, ","))
 	}
 	if len(x.d.Violations) > 0 {
-		parts := make([]string, len(x.d.Violations))
-		for i, v := range x.d.Violations {
-			parts[i] = v.Rule + ": " + v.Message
-		}
 		// Findings quote pod input, cut to length: keep the annotation valid
 		// UTF-8 or the reply cannot be marshalled and the creation fails.
-		x.adj.AddAnnotation(annotations.Violations, strings.ToValidUTF8(strings.Join(parts, "; "), "\uFFFD"))
+		x.adj.AddAnnotation(annotations.Violations, strings.ToValidUTF8(
+			FindingsText(x.d.Violations, x.d.ViolationsOmitted, func(v Violation) string { return v.Rule + ": " + v.Message }), "\uFFFD"))
 	}
 	if len(x.d.Refusals) > 0 {
 		x.d.Allowed = false
-		parts := make([]string, len(x.d.Refusals))
-		for i, v := range x.d.Refusals {
-			parts[i] = "rule " + strconv.Quote(v.Rule) + ": " + v.Message
-		}
-		x.d.Reason = strings.ToValidUTF8("specguard refused container "+x.req.Container.GetName()+" of pod "+
-			podRef(x.req.Pod)+": "+strings.Join(parts, "; "), "\uFFFD")
+		x.d.Reason = strings.ToValidUTF8("specguard refused container "+clipTo(x.req.Container.GetName(), 256)+" of pod "+
+			clipTo(podRef(x.req.Pod), 512)+": "+FindingsText(x.d.Refusals, x.d.RefusalsOmitted,
+			func(v Violation) string { return "rule " + strconv.Quote(v.Rule) + ": " + v.Message }), "\uFFFD")
 		x.adj = nil
 		x.d.Adjustment = nil
 	}

@@ -93,6 +93,10 @@ func TestGrantsNode(t *testing.T) {
 			if got := grantsNodeIn(parseDeviceRule(tc.rule), []*api.LinuxDevice{tc.node}) != nil; got != tc.want {
 				t.Errorf("grants the node = %v, want %v", got, tc.want)
 			}
+			// The set checkDeviceRules uses must agree with grantsNodeIn.
+			if got := deviceNodeSet([]*api.LinuxDevice{tc.node}).granted(parseDeviceRule(tc.rule)); got != tc.want {
+				t.Errorf("deviceNodeSet: grants the node = %v, want %v", got, tc.want)
+			}
 		})
 	}
 }

@@ -222,9 +222,18 @@ func describeHostNamespaces(hs []HostNamespace) string {
 // itself (a pattern ending in /** covers its directory too).
 func (x *decider) checkHostPaths(r *policy.Rule) {
 	s := r.Security
+	allowList := ""
+	deny := newDenyMatcher(s.HostPathsDeny)
 	for _, m := range x.hostBindMounts() {
+		g, below, denied := deny.denied(m.src)
+		if !denied && (len(s.HostPathsAllow) == 0 || allowedHostPath(s, m.src)) {
+			continue
+		}
+		if x.omitFinding(r.Mode) {
+			continue
+		}
 		where := "mount " + clipPath(m.dst) + ": host path " + clipPath(m.src)
-		if g, below, ok := deniedHostPath(s.HostPathsDeny, m.src); ok {
+		if denied {
 			if below {
 				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s contains paths denied by %q", where, g))
 			} else {
@@ -232,9 +241,10 @@ func (x *decider) checkHostPaths(r *policy.Rule) {
 			}
 			continue
 		}
-		if len(s.HostPathsAllow) > 0 && !allowedHostPath(s, m.src) {
-			x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, globList(s.HostPathsAllow)))
+		if allowList == "" {
+			allowList = globList(s.HostPathsAllow)
 		}
+		x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, allowList))
 	}
 }
 
@@ -252,6 +262,9 @@ func (x *decider) hostBindMounts() []hostBind {
 	}
 	pod, c := x.req.Pod, x.req.Container
 	x.hostBinds = x.hostBindBuf[:0] // not nil, even when empty
+	if n := len(c.GetMounts()); n > len(x.hostBindBuf) {
+		x.hostBinds = make([]hostBind, 0, n)
+	}
 	for _, m := range c.GetMounts() {
 		if !IsBindMount(m) {
 			continue
@@ -411,13 +424,38 @@ func safeID(id string) bool {
 // deniedHostPath returns the first deny pattern that matches src or
 // something below it.
 func deniedHostPath(deny []policy.Glob, src string) (string, bool, bool) {
-	for _, g := range deny {
+	return newDenyMatcher(deny).denied(src)
+}
+
+// denyMatcher is a rule's deny patterns with their segments split once
+// per decision rather than once per mount and pattern: a container may
+// have thousands of binds.
+type denyMatcher struct {
+	deny []policy.Glob
+	segs [][]string
+}
+
+func newDenyMatcher(deny []policy.Glob) denyMatcher {
+	m := denyMatcher{deny: deny, segs: make([][]string, len(deny))}
+	for i, g := range deny {
+		m.segs[i] = splitPath(g.String())
+	}
+	return m
+}
+
+// denied is deniedHostPath with the patterns split.
+func (m denyMatcher) denied(src string) (string, bool, bool) {
+	for _, g := range m.deny {
 		if g.Match(src) {
 			return g.String(), false, true
 		}
 	}
-	for _, g := range deny {
-		if globReachesBelow(g.String(), src) {
+	if len(m.deny) == 0 {
+		return "", false, false
+	}
+	ds := splitPath(src)
+	for i, g := range m.deny {
+		if reachesBelow(m.segs[i], ds, 0) {
 			return g.String(), true, true
 		}
 	}
@@ -503,7 +541,7 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 				break
 			}
 		}
-		if allowed {
+		if allowed || x.omitFinding(r.Mode) {
 			continue
 		}
 		desc := fmt.Sprintf("%s (%s %d:%d)", clipPath(p), clip(d.GetType()), d.GetMajor(), d.GetMinor())
@@ -534,6 +572,9 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 	sort.Strings(names)
 	for _, k := range names {
 		if err := CheckSysctlName(k); err != nil {
+			if x.omitFinding(r.Mode) {
+				continue
+			}
 			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %q is not a sysctl name: %v", clip(k), err))
 			continue
 		}
@@ -545,7 +586,7 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 				break
 			}
 		}
-		if !allowed {
+		if !allowed && !x.omitFinding(r.Mode) {
 			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), sysctlAllowList(r.Security.SysctlsAllow)))
 		}
 	}

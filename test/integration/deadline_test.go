@@ -1,13 +1,17 @@
 package integration
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
 	validator "github.com/containerd/nri/plugins/default-validator/builtin"
+
+	"github.com/specguard/specguard/pkg/engine"
 )
 
 // Fail-closed as deploy/containerd/fail-closed.toml configures containerd:
@@ -62,5 +66,65 @@ func TestFailClosedThroughNRI(t *testing.T) {
 		if _, _, err := r.create(pod, "later-"+strconv.Itoa(i), nil); err == nil {
 			t.Fatal("a container was admitted after the runtime noticed specguard was gone")
 		}
+	}
+}
+
+// bigPolicy denies host paths under /etc and lets specguard's failures
+// (a missed deadline) admit containers: the setting under which issue 17's
+// pod was admitted unchecked, /etc bind included.
+const bigPolicy = `  mode: enforce
+  failurePolicy: ignore
+  rules:
+    - name: no-etc
+      security:
+        hostPaths: {deny: ["/etc/**"]}
+`
+
+// bigContainer gives a container env variables and binds of /etc/<i>.
+func bigContainer(env, binds int) func(*api.Container) {
+	return func(c *api.Container) {
+		for i := range env {
+			c.Env = append(c.Env, fmt.Sprintf("E%d=", i))
+		}
+		for i := range binds {
+			c.Mounts = append(c.Mounts, &api.Mount{Destination: fmt.Sprintf("/m/%d", i), Source: fmt.Sprintf("/etc/x%d", i),
+				Type: "bind", Options: []string{"rbind", "ro"}})
+		}
+	}
+}
+
+// Issue 17's pod (5,000 env variables, 1,500 binds of /etc paths) and one
+// past the engine's limits are refused through the real runtime half with
+// a deadline of 150ms under failurePolicy: ignore, with a refusal that
+// quotes the first findings and counts the rest, not admitted unchecked.
+func TestLargeRequestsAreRefusedNotAdmitted(t *testing.T) {
+	r := newRuntime(t)
+	pod := r.addPod("big-0", "team-a", "uid-big", nil)
+	p := r.startPlugin("--config", writePolicy(t, r.dir, bigPolicy), "--deadline", "150ms")
+	for name, tc := range map[string]struct {
+		env, binds int
+		want       string
+	}{
+		"issue 17": {5000, 1500, `rule "no-etc": hostPaths: mount /m/0: host path /etc/x0 is denied by "/etc/**"`},
+		// With the harness's PATH, one more than the limit.
+		"past the limits": {engine.DefaultLimits.Env, 1, fmt.Sprintf(`rule "limits": request too large to check: %d environment variables`,
+			engine.DefaultLimits.Env+1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, adj, err := r.create(pod, strings.ReplaceAll(name, " ", "-"), bigContainer(tc.env, tc.binds))
+			if err == nil {
+				t.Fatalf("admitted (adjustment annotations %v)\n%s", adj.GetAnnotations(), p.Logs())
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("refusal %.400q does not contain %q\n%s", msg, tc.want, p.Logs())
+			}
+			if strings.Contains(msg, "deadline") {
+				t.Errorf("refused by the deadline, not by a decision: %.400q", msg)
+			}
+			if len(msg) > 2*engine.MaxFindingsText {
+				t.Errorf("refusal is %d bytes, more than %d", len(msg), 2*engine.MaxFindingsText)
+			}
+		})
 	}
 }
