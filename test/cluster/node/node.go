@@ -431,15 +431,29 @@ func (n *Node) startEtcd(ctx context.Context, p ports) error {
 
 // adminClient is an HTTPS client with the admin's certificate.
 func (n *Node) adminClient() (*http.Client, error) {
+	return n.AdminClient(5 * time.Second)
+}
+
+// AdminClient is an HTTPS client with the cluster admin's certificate,
+// trusting the node's CA: it reaches the API server (APIServer) and the
+// kubelet (KubeletURL, which authenticates by that CA and allows all).
+// A timeout of 0 is none (for watches).
+func (n *Node) AdminClient(timeout time.Duration) (*http.Client, error) {
 	cert, err := tls.LoadX509KeyPair(n.pki.certFile("admin"), n.pki.keyFile("admin"))
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(n.pki.caCert)
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}}}, nil
 }
+
+// APIServer is the API server's URL.
+func (n *Node) APIServer() string { return n.state.APIServer }
+
+// KubeletURL is the kubelet's HTTPS endpoint (its /metrics, /pods).
+func (n *Node) KubeletURL() string { return "https://127.0.0.1:" + strconv.Itoa(n.state.KubeletPort) }
 
 func (n *Node) startAPIServer(ctx context.Context, p ports) error {
 	k := n.pki

@@ -31,6 +31,8 @@ var targets = []target{
 	{"Startup", "max-ms", 200, "< 200 ms"},
 	{"ContainerdCreate", "ratio-p50", 1.05, "<= 1.05"},
 	{"ContainerdCreate", "ratio-p99", 1.05, "<= 1.05"},
+	{"PodStartup", "ready-ratio-p50", 1.05, "<= 1.05"},
+	{"PodStartup", "ready-ratio-mean", 1.05, "<= 1.05"},
 }
 
 var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)
