@@ -164,30 +164,54 @@ func (x *decider) metadata() {
 		x.adj.AddAnnotation(annotations.QOSClass, string(x.d.QOSClass))
 		x.trace(RuleMetadata, "annotations["+annotations.QOSClass+"]", "set", string(x.d.QOSClass))
 	}
+	if m.IdentityCheck != policy.ModeOff {
+		x.checkIdentity(m.IdentityCheck)
+	}
 	if m.Identity {
 		x.identity()
 	}
 }
 
-// identity mirrors the sandbox's identity into OCI annotations and catches
-// container labels that contradict it. Labels cannot be changed through
-// NRI, so a contradiction is refused (or reported in audit mode) rather
-// than corrected: a container claiming another pod's identity would fool
-// log shippers and metrics that read its labels.
-func (x *decider) identity() {
-	pod, c := x.req.Pod, x.req.Container
-	want := [...]struct{ key, value string }{
+// identityOf is what the kubelet's identity labels of c must say: the
+// sandbox's name, namespace and UID and the container's CRI name.
+func identityOf(pod *api.PodSandbox, c *api.Container) [4][2]string {
+	return [4][2]string{
 		{kubelet.PodNameLabel, pod.GetName()},
 		{kubelet.PodNamespaceLabel, pod.GetNamespace()},
 		{kubelet.PodUIDLabel, pod.GetUid()},
 		{kubelet.ContainerNameLabel, c.GetName()},
 	}
-	for _, w := range want {
-		if got, ok := c.GetLabels()[w.key]; ok && got != w.value {
-			x.refuse(RuleIdentity, x.p.Mode, fmt.Sprintf("container label %s=%q contradicts its sandbox (%q) (pod: %q, container: %s)",
-				w.key, clip(got), clip(w.value), podRef(pod), c.GetName()))
+}
+
+// checkIdentity catches container labels that contradict the sandbox.
+// Labels cannot be changed through NRI, so a contradiction is refused
+// (enforce) or reported (audit), never corrected. Whatever the mode,
+// specguard matches rules, renders templates and writes annotations from
+// the sandbox, so spoofed labels change nothing specguard does; what is
+// at stake is log shippers and metrics that read the labels. The CRI
+// allows such labels (critest sends them) and the kubelet never does, so
+// refusing them is the policy's choice.
+func (x *decider) checkIdentity(mode policy.Mode) {
+	pod, c := x.req.Pod, x.req.Container
+	labels := c.GetLabels()
+	if len(labels) == 0 {
+		return
+	}
+	for _, w := range identityOf(pod, c) {
+		if got, ok := labels[w[0]]; ok && got != w[1] {
+			x.refuse(RuleIdentity, mode, fmt.Sprintf("container label %s=%q contradicts its sandbox (%q) (pod: %q, container: %s)",
+				w[0], clip(got), clip(w[1]), podRef(pod), c.GetName()))
 		}
-		x.adj.AddAnnotation(w.key, w.value)
+	}
+}
+
+// identity mirrors the sandbox's identity into OCI annotations for
+// OCI-level consumers (hooks, runc, audit tools), whatever the container's
+// labels say.
+func (x *decider) identity() {
+	pod, c := x.req.Pod, x.req.Container
+	for _, w := range identityOf(pod, c) {
+		x.adj.AddAnnotation(w[0], w[1])
 	}
 	x.trace(RuleIdentity, "annotations[io.kubernetes.*]", "set", podRef(pod)+"/"+c.GetName())
 }
