@@ -37,6 +37,7 @@ type TraceEntry struct {
 }
 
 // Violation is a finding: a refusal in enforce mode, a report in audit.
+// An audit-mode addition has the same shape.
 type Violation struct {
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
@@ -48,7 +49,8 @@ type Decision struct {
 	Reason     string // why the container is refused, when it is
 	Adjustment *api.ContainerAdjustment
 	Trace      []TraceEntry
-	Violations []Violation // audit-mode findings
+	Violations []Violation // audit-mode findings: what enforce would refuse or change of the container's own
+	Additions  []Violation // audit-mode additions: what enforce would add that the container lacks
 	Refusals   []Violation // enforce-mode findings that refuse
 	Rules      []string    // rules that changed something
 	QOSClass   kubelet.QOSClass
@@ -60,6 +62,15 @@ type Decision struct {
 const (
 	RuleMetadata = "metadata"
 	RuleIdentity = "identity"
+)
+
+// Trace actions of audit-mode reports, also the action label of
+// specguard_rule_actions_total: a finding (what enforce would refuse, or
+// change of what the container has or asked for) and an addition (what
+// enforce would add where the container has nothing).
+const (
+	ActionAudit    = "audit"
+	ActionAuditAdd = "audit-add"
 )
 
 // PodLogDir is the pod's log directory: the one containerd reports for the
@@ -126,14 +137,41 @@ func (x *decider) trace(rule, field, action, value string) {
 
 // refuse records a finding: it refuses in enforce mode, reports in audit.
 func (x *decider) refuse(rule string, mode policy.Mode, msg string) {
-	v := Violation{Rule: rule, Message: msg}
 	if mode == policy.ModeAudit {
-		x.d.Violations = append(x.d.Violations, v)
-		x.trace(rule, "", "audit", msg)
+		x.finding(rule, "", msg)
 		return
 	}
-	x.d.Refusals = append(x.d.Refusals, v)
+	x.d.Refusals = append(x.d.Refusals, Violation{Rule: rule, Message: msg})
 	x.trace(rule, "", "refuse", msg)
+}
+
+// An audit-mode rule reports what enforce would do, as one of two kinds.
+// A finding is what enforce would refuse, or a change to what the
+// container has: its env, annotations, resources, rlimits, its seccomp
+// profile, a mount it has, or a value clamped into bounds. It goes to
+// specguard.io/violations and the info log. An addition is what enforce
+// would add where the container has nothing (an env variable, an
+// annotation, a default, a mask): it goes only to the trace (audit trail,
+// debug log) and the metrics, so that a rule adding env to every container
+// does not bury the findings (issue 20).
+func (x *decider) finding(rule, field, msg string) {
+	x.d.Violations = append(x.d.Violations, Violation{Rule: rule, Message: msg})
+	x.trace(rule, field, ActionAudit, msg)
+}
+
+func (x *decider) addition(rule, field, msg string) {
+	x.d.Additions = append(x.d.Additions, Violation{Rule: rule, Message: msg})
+	x.trace(rule, field, ActionAuditAdd, msg)
+}
+
+// auditChange reports an audit-mode change as a finding when it replaces a
+// value the container has, else as an addition.
+func (x *decider) auditChange(rule, field string, hasOwn bool, msg string) {
+	if hasOwn {
+		x.finding(rule, field, msg)
+		return
+	}
+	x.addition(rule, field, msg)
 }
 
 func (x *decider) markChanged(r *policy.Rule) {
@@ -303,8 +341,11 @@ func (x *decider) applyEnv(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			if cur, ok := envOf(x.req.Container, t.Name); !ok || cur != v {
-				x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set env " + t.Name + "=" + clip(v)})
+			switch cur, ok := envOf(x.req.Container, t.Name); {
+			case !ok:
+				x.addition(r.Name, t.Field, "would set env "+t.Name+"="+clip(v))
+			case cur != v:
+				x.finding(r.Name, t.Field, "would change env "+t.Name+" from "+strconv.Quote(clip(cur))+" to "+strconv.Quote(clip(v)))
 			}
 			continue
 		}
@@ -339,7 +380,12 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set annotation " + t.Name + "=" + clip(v)})
+			switch cur, ok := x.req.Container.GetAnnotations()[t.Name]; {
+			case !ok:
+				x.addition(r.Name, t.Field, "would set annotation "+t.Name+"="+clip(v))
+			case cur != v:
+				x.finding(r.Name, t.Field, "would change annotation "+t.Name+" from "+strconv.Quote(clip(cur))+" to "+strconv.Quote(clip(v)))
+			}
 			continue
 		}
 		x.adj.AddAnnotation(t.Name, v)
@@ -351,7 +397,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would remove annotation " + k})
+			x.finding(r.Name, "annotations["+k+"]", "would remove annotation "+k)
 			continue
 		}
 		x.adj.RemoveAnnotation(k)
