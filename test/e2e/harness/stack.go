@@ -52,6 +52,15 @@ type Options struct {
 	// Owner is the pid whose death makes the stack stale (see SweepStale);
 	// 0 for a stack meant to outlive its starter, like the demo's.
 	Owner int
+	// PodNetwork gives pods that do not use the host's network one of
+	// their own: a bridge and addresses of the stack's, through the CNI
+	// plugins in Tools.Bin/cni (see podNetwork). Without it only
+	// host-network pods run, as the e2e scenarios' do.
+	PodNetwork bool
+	// RegistryHosts is containerd's registry host configuration directory
+	// (config_path, hosts.toml files per registry), for a mirror; "" for
+	// none, when a pull goes to the (unreachable) registry itself.
+	RegistryHosts string
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -71,6 +80,7 @@ type State struct {
 	SpecguardArgs []string `json:"specguardArgs,omitempty"`
 	MetricsAddr   string   `json:"metricsAddr,omitempty"`
 	CrictlExe     string   `json:"crictlExe"`
+	Bridge        string   `json:"bridge,omitempty"` // the pod network's bridge, deleted by Cleanup
 }
 
 // Stack is a running private containerd, optionally with specguard attached.
@@ -85,7 +95,9 @@ type Stack struct {
 	imports    []string
 	containerd *daemon
 	plugin     *daemon
-	seq        int // numbers the config files written for crictl
+	seq        int        // numbers the config files written for crictl
+	network    podNetwork // zero without Options.PodNetwork
+	hosts      string     // Options.RegistryHosts
 }
 
 // Paths inside the stack.
@@ -109,7 +121,12 @@ func Start(opts Options) (*Stack, error) {
 	if err := opts.Tools.Check(); err != nil {
 		return nil, err
 	}
-	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports}
+	if opts.PodNetwork {
+		if err := opts.Tools.checkPodNetwork(); err != nil {
+			return nil, err
+		}
+	}
+	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports, hosts: opts.RegistryHosts}
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
 	}
@@ -131,6 +148,9 @@ func Start(opts Options) (*Stack, error) {
 			s.SockDir = "/tmp/sgsock-" + hex.EncodeToString(sum[:4])
 		}
 	}
+	if opts.PodNetwork {
+		s.network = newPodNetwork(s.Dir)
+	}
 	s.CgroupParent = opts.CgroupParent
 	if s.CgroupParent == "" {
 		s.CgroupParent = "/specguard-e2e-" + filepath.Base(s.Dir)
@@ -144,6 +164,7 @@ func Start(opts Options) (*Stack, error) {
 		ShimExe:       s.Tools.Path("containerd-shim-runc-v2"),
 		SpecguardExe:  s.Tools.Specguard,
 		CrictlExe:     s.Tools.Path("crictl"),
+		Bridge:        s.network.Bridge,
 	}
 	for _, d := range []string{s.Dir, s.SockDir, s.PodLogsDir(), filepath.Join(s.Dir, "nri", "plugins"),
 		filepath.Join(s.Dir, "nri", "conf.d"), filepath.Join(s.Dir, "configs")} {
@@ -179,6 +200,13 @@ func (s *Stack) start(archive string) error {
 	return s.ImportImage(archive)
 }
 
+func (s *Stack) cniBin() string {
+	if s.network.Bridge != "" {
+		return filepath.Join(s.Tools.Bin, "cni")
+	}
+	return filepath.Join(s.Dir, "cni", "bin")
+}
+
 func (s *Stack) saveState() error {
 	b, err := json.MarshalIndent(s.state, "", "  ")
 	if err != nil {
@@ -208,11 +236,17 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
     snapshotter = 'overlayfs'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = '{{.Image}}'
+{{- if .RegistryHosts}}
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = '{{.RegistryHosts}}'
+{{- end}}
 
   [plugins.'io.containerd.cri.v1.runtime']
     # Without CAP_SYS_RESOURCE nothing may lower oom_score_adj below
     # containerd's own: clamp instead of failing the container.
     restrict_oom_score_adj = true
+    # Network namespaces inside the stack, so that cleanup finds them.
+    netns_mounts_under_state_dir = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd]
       default_runtime_name = 'runc'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -222,8 +256,9 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
           Root = '{{.RuncRoot}}'
           SystemdCgroup = false
     [plugins.'io.containerd.cri.v1.runtime'.cni]
-      # Pods use the host network; no CNI plugin is installed or needed.
-      bin_dirs = ['{{.Dir}}/cni/bin']
+      # Without a pod network (Options.PodNetwork) pods use the host
+      # network and the directories stay empty.
+      bin_dirs = ['{{.CNIBin}}']
       conf_dir = '{{.Dir}}/cni/net.d'
 
   [plugins.'io.containerd.grpc.v1.cri']
@@ -249,19 +284,26 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
 func (s *Stack) writeConfigs() error {
 	var b strings.Builder
 	err := containerdConfig.Execute(&b, map[string]any{
-		"Root":      s.containerdRoot(),
-		"State":     s.containerdState(),
-		"Imports":   s.imports,
-		"Socket":    s.Socket(),
-		"Image":     ImageRef,
-		"Runc":      s.Tools.Path("runc"),
-		"RuncRoot":  s.runcRoot(),
-		"Dir":       s.Dir,
-		"NRISocket": s.NRISocket(),
-		"SockDir":   s.SockDir,
+		"Root":          s.containerdRoot(),
+		"State":         s.containerdState(),
+		"Imports":       s.imports,
+		"Socket":        s.Socket(),
+		"Image":         ImageRef,
+		"Runc":          s.Tools.Path("runc"),
+		"RuncRoot":      s.runcRoot(),
+		"Dir":           s.Dir,
+		"NRISocket":     s.NRISocket(),
+		"SockDir":       s.SockDir,
+		"CNIBin":        s.cniBin(),
+		"RegistryHosts": s.hosts,
 	})
 	if err != nil {
 		return err
+	}
+	if s.network.Bridge != "" {
+		if err := s.writeCNIConfig(); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(s.ConfigPath(), []byte(b.String()), 0o644); err != nil {
 		return err
@@ -339,7 +381,7 @@ func (s *Stack) ImportImage(archive string) error {
 	if err != nil {
 		return fmt.Errorf("ctr images import %s: %v\n%s", archive, err, out)
 	}
-	s.Logf("imported %s in %v", ImageRef, time.Since(start).Round(time.Millisecond))
+	s.Logf("imported %s in %v", filepath.Base(archive), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -495,6 +537,9 @@ func Cleanup(dir string, logf func(string, ...any)) error {
 	if err := removeCgroup(st.CgroupParent); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeBridge(st.Bridge); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the state file so that a later cleanup can finish the job.
 		return fmt.Errorf("cleanup of %s incomplete: %w", st.Dir, err)
@@ -588,6 +633,11 @@ func Leftovers(st State) string {
 	for _, d := range []string{st.Dir, st.SockDir} {
 		if _, err := os.Stat(d); err == nil {
 			left = append(left, "directory "+d)
+		}
+	}
+	if st.Bridge != "" {
+		if _, err := net.InterfaceByName(st.Bridge); err == nil {
+			left = append(left, "bridge "+st.Bridge)
 		}
 	}
 	return strings.Join(left, "; ")
