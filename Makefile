@@ -19,7 +19,7 @@ vet: ## go vet
 	$(GO) vet ./...
 
 unit: ## unit tests of every package, with the race detector
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -vE '/test/(e2e|integration|critest)')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -vE '/test/(e2e|integration|cluster|critest)')
 
 integration: ## the built binary against the real NRI runtime half over a socket
 	$(GO) test -race -count=1 ./test/integration/...

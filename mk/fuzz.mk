@@ -9,7 +9,9 @@ FUZZ_TARGETS := \
 	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender ./pkg/policy:FuzzGlobMatch \
 	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
 	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents ./plugin:FuzzTrimSync ./plugin:FuzzReadLeanCreate ./pkg/engine:FuzzCleanPath \
-	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate
+	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate \
+	./pkg/engine:FuzzOverridePrivilege ./pkg/engine:FuzzDevices ./pkg/engine:FuzzSysctlNames \
+	./pkg/engine:FuzzLogPath ./pkg/kubelet:FuzzLogDirConfined
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 15s; FUZZMINIMIZETIME=5s)

@@ -71,9 +71,14 @@ func (p *Plugin) runOnce(ctx context.Context, conn Connection) error {
 		stub.WithLogger(nriLogger{p.cfg.Log.WithField("component", "nri")}),
 		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(ReadLean)}),
 	}
+	name, idx := conn.Name, conn.Index
 	if os.Getenv(api.PluginIdxEnvVar) == "" {
-		opts = append(opts, stub.WithPluginName(conn.Name), stub.WithPluginIdx(conn.Index))
+		opts = append(opts, stub.WithPluginName(name), stub.WithPluginIdx(idx))
+	} else {
+		name, idx = os.Getenv(api.PluginNameEnvVar), os.Getenv(api.PluginIdxEnvVar)
 	}
+	self := idx + "-" + name
+	p.registeredAs.Store(&self)
 	s, err := stub.New(p, opts...)
 	if err != nil {
 		return err

@@ -74,6 +74,10 @@ type Plugin struct {
 	unsubscribedWarned atomic.Pointer[policy.Policy]
 	deciders           chan decideJob // idle decision workers take jobs here
 	records            recordQueue
+
+	// registeredAs is the "<index>-<name>" of the current connection, as
+	// the runtime names plugins in a validation request.
+	registeredAs atomic.Pointer[string]
 }
 
 // New returns a plugin over cfg.

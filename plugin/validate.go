@@ -59,7 +59,11 @@ func (p *Plugin) validate(pol *policy.Policy, req *api.ValidateContainerAdjustme
 			f, err = nil, fmt.Errorf("%w: validation panic: %v", errInternal, r)
 		}
 	}()
-	return engine.ValidateAdjustment(pol, req)
+	self := ""
+	if s := p.registeredAs.Load(); s != nil {
+		self = *s
+	}
+	return engine.ValidateAdjustmentAs(pol, req, self)
 }
 
 // onValidateFailure applies failurePolicy to a validation that could not

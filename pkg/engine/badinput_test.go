@@ -154,6 +154,16 @@ func TestSwapNeverBelowTheLimit(t *testing.T) {
 		"swap override below the limit is raised to it": {
 			rules: "  - name: r\n    resources: {memory: {limit: {default: 256Mi}, swap: {max: 4Gi}}}\n    overrides: {allow: [resources.memory.swap]}\n",
 			ann:   map[string]string{"memory.swap.specguard.io/pod": "1Mi"}, wantSwap: 256 << 20},
+		// runc's cgroup v2 conversion leaves a memory.swap of 0 unset,
+		// which is unlimited swap: like a memory limit of 0, it is lifted
+		// to the max, not passed through as "0".
+		"swap override of 0 is unlimited: clamped to the max": {
+			rules: "  - name: r\n    resources: {memory: {limit: {default: 256Mi}, swap: {max: 4Gi}}}\n    overrides: {allow: [resources.memory.swap]}\n",
+			ann:   map[string]string{"memory.swap.specguard.io/container.app": "0"}, wantSwap: 4 << 30},
+		"swap override of 0 is refused under onViolation: reject": {
+			rules:   "  - name: r\n    resources: {memory: {limit: {default: 256Mi}, swap: {max: 4Gi}}, onViolation: reject}\n    overrides: {allow: [resources.memory.swap]}\n",
+			ann:     map[string]string{"memory.swap.specguard.io/container.app": "0"},
+			wantErr: `rule "r": resources.memory.swap: override annotation memory.swap.specguard.io/container.app=0 is outside the rule's bounds`},
 		"swap max in audit mode changes and refuses nothing": {
 			rules: "  - name: r\n    mode: audit\n    resources: {memory: {swap: {max: 512Mi}}}\n", lim: 1 << 30, swp: 1 << 30},
 	} {

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,12 +75,33 @@ const (
 )
 
 // PodLogDir is the pod's log directory: the one containerd reports for the
-// sandbox, else the kubelet's layout under the policy's podLogsDir.
+// sandbox, else the kubelet's layout under the policy's podLogsDir. It is
+// "" when neither can be trusted to be a directory of this pod's own (see
+// podLogDir): then no log path is written and the log directory not read.
 func PodLogDir(p *policy.Policy, pod *api.PodSandbox) string {
+	d, _ := podLogDir(p, pod)
+	return d
+}
+
+// podLogDir is PodLogDir with the reason when it is "". containerd's
+// directory is where containerd writes the pod's logs, whatever it is, so
+// it is taken as given once absolute (and cleaned). The layout's parts
+// come from the sandbox's metadata, which the kubelet fills with DNS names
+// and a UID but crictl with anything: a slash in them would put the
+// directory elsewhere than under podLogsDir.
+func podLogDir(p *policy.Policy, pod *api.PodSandbox) (string, string) {
 	if d := pod.GetAnnotations()[kubelet.CRISandboxLogDirAnnotation]; d != "" {
-		return d
+		if !path.IsAbs(d) || strings.IndexByte(d, 0) >= 0 {
+			return "", fmt.Sprintf("the sandbox's log directory %q is not an absolute path", clip(d))
+		}
+		return path.Clean(d), ""
 	}
-	return kubelet.BuildPodLogsDirectory(p.Node.PodLogsDir, pod.GetNamespace(), pod.GetName(), pod.GetUid())
+	for _, part := range [...]string{pod.GetNamespace(), pod.GetName(), pod.GetUid()} {
+		if strings.ContainsAny(part, "/\x00") {
+			return "", fmt.Sprintf("the pod's namespace, name or UID %q has a slash or NUL: its log directory would not be under %s", clip(part), p.Node.PodLogsDir)
+		}
+	}
+	return kubelet.BuildPodLogsDirectory(p.Node.PodLogsDir, pod.GetNamespace(), pod.GetName(), pod.GetUid()), ""
 }
 
 // decider holds the state of one decision.
@@ -186,7 +208,17 @@ func (x *decider) markChanged(r *policy.Rule) {
 func (x *decider) metadata() {
 	p, pod, c := x.p, x.req.Pod, x.req.Container
 	x.d.QOSClass = QOSClassOf(c)
-	x.d.LogPath = kubelet.BuildContainerLogPath(PodLogDir(p, pod), c.GetName(), x.req.RestartCount)
+	// The log path is confined to the pod's log directory or not given:
+	// it is metadata for log readers, and a wrong one would point them
+	// (and the POD_LOG_PATH a rule renders) at another file.
+	dir, omit := podLogDir(p, pod)
+	switch {
+	case dir == "":
+	case !kubelet.IsPathComponent(c.GetName()):
+		omit = fmt.Sprintf("container name %q is not a single path component: its log path would not be in %s", clip(c.GetName()), dir)
+	default:
+		x.d.LogPath = kubelet.BuildContainerLogPath(dir, c.GetName(), x.req.RestartCount)
+	}
 	m := p.Metadata
 	if m.RestartCount {
 		rc := strconv.Itoa(x.req.RestartCount)
@@ -194,7 +226,9 @@ func (x *decider) metadata() {
 		x.adj.AddAnnotation(kubelet.ContainerRestartCountAnnotation, rc)
 		x.trace(RuleMetadata, "annotations["+annotations.RestartCount+"]", "set", rc)
 	}
-	if m.LogPath {
+	if m.LogPath && omit != "" {
+		x.trace(RuleMetadata, "annotations["+annotations.LogPath+"]", "omit", omit)
+	} else if m.LogPath {
 		x.adj.AddAnnotation(annotations.LogPath, x.d.LogPath)
 		x.trace(RuleMetadata, "annotations["+annotations.LogPath+"]", "set", x.d.LogPath)
 	}

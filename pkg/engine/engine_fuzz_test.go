@@ -188,6 +188,15 @@ func FuzzDecideNRI(f *testing.F) {
 	seed(&api.PodSandbox{Name: "p", Namespace: "n", Uid: "u", Annotations: map[string]string{"memory.swap.specguard.io/pod": "1Mi"}},
 		&api.Container{Name: "app", Linux: &api.LinuxContainer{Resources: &api.LinuxResources{Memory: &api.LinuxMemory{Limit: api.Int64(1 << 30)}}}})
 	seed(&api.PodSandbox{Name: "p", Namespace: "n", Uid: "u"}, &api.Container{Name: "app", Linux: &api.LinuxContainer{}})
+	// Host access without device nodes or binds: device cgroup rules and
+	// kernel filesystems (hostaccess.go).
+	seed(&api.PodSandbox{Name: "p", Namespace: "team-a", Uid: "u"}, &api.Container{Name: "app",
+		Mounts: []*api.Mount{{Destination: "/sys", Type: "sysfs", Options: []string{"ro", "rw"}},
+			{Destination: "/m", Type: "overlay", Options: []string{`lowerdir=/a\:b::/c\`, "upperdir=rel"}},
+			{Destination: "/d", Type: "debugfs"}},
+		Linux: &api.LinuxContainer{Resources: &api.LinuxResources{Devices: []*api.LinuxDeviceCgroup{
+			{Allow: true, Type: "b", Major: api.Int64(int64(8)), Access: "rwm"},
+			{Allow: true, Minor: api.Int64(int64(-7)), Access: "xyz"}}}}})
 	f.Fuzz(func(t *testing.T, podBytes, ctrBytes []byte) {
 		pod, c := &api.PodSandbox{}, &api.Container{}
 		if proto.Unmarshal(podBytes, pod) != nil || proto.Unmarshal(ctrBytes, c) != nil {

@@ -90,6 +90,66 @@ func TestMetadataAnnotations(t *testing.T) {
 	}
 }
 
+// Issue 17: the log path is confined to the pod's log directory. The
+// kubelet only sends DNS-1123 names; a crictl user can send anything, and
+// a name or pod identity that is not a path component gets no log path
+// (and no log-directory read) rather than one somewhere else.
+func TestLogPathConfined(t *testing.T) {
+	p := mustPolicy(t, "  node: {podLogsDir: /logs}\n  rules:\n  - name: env\n    env: [{name: LOG, value: \"{{ .LogPath }}\"}]\n")
+	for name, tc := range map[string]struct {
+		mutate func(*api.PodSandbox, *api.Container)
+		want   string // "" for no log path
+	}{
+		"a plain name":                  {want: "/logs/team-a_web-0_uid-1/app/0.log"},
+		"a container name walking up":   {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "../../../../etc/cron.d/x" }},
+		"a container name with a slash": {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "a/b" }},
+		"a container name of ..":        {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = ".." }},
+		"a container name of .":         {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "." }},
+		"an empty container name":       {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "" }},
+		"a container name too long":     {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = strings.Repeat("a", 256) }},
+		"a pod name with path segments": {mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Name = "x/../../../etc" }},
+		"a namespace with a slash":      {mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Namespace = "a/b" }},
+		"a relative sandbox log directory": {mutate: func(pod *api.PodSandbox, _ *api.Container) {
+			pod.Annotations["io.kubernetes.cri.sandbox-log-directory"] = "logs/x"
+		}},
+		"a sandbox log directory is cleaned": {mutate: func(pod *api.PodSandbox, _ *api.Container) {
+			pod.Annotations["io.kubernetes.cri.sandbox-log-directory"] = "/var/log/pods//x_y_z/"
+		}, want: "/var/log/pods/x_y_z/app/0.log"},
+		"a dotted name is a path component": {mutate: func(_ *api.PodSandbox, c *api.Container) { c.Name = "app.v2" }, want: "/logs/team-a_web-0_uid-1/app.v2/0.log"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod, c := testPod(), testContainer()
+			if tc.mutate != nil {
+				tc.mutate(pod, c)
+			}
+			c.Labels = nil // the identity check is not what this is about
+			d := Decide(p, &Request{Pod: pod, Container: c})
+			if !d.Allowed {
+				t.Fatalf("refused: %s", d.Reason)
+			}
+			got, ok := annotation(d, "specguard.io/log-path")
+			if got != tc.want || ok != (tc.want != "") || d.LogPath != tc.want {
+				t.Fatalf("log path annotation %q (present %v), decision %q; want %q", got, ok, d.LogPath, tc.want)
+			}
+			if env, _ := envOfAdj(d, "LOG"); env != tc.want {
+				t.Errorf("env LOG = %q, want %q", env, tc.want)
+			}
+			if tc.want == "" && !hasTraceAction(d, "annotations[specguard.io/log-path]", "omit") {
+				t.Errorf("no omit trace: %v", d.Trace)
+			}
+		})
+	}
+}
+
+func hasTraceAction(d *Decision, field, action string) bool {
+	for _, tr := range d.Trace {
+		if tr.Field == field && tr.Action == action {
+			return true
+		}
+	}
+	return false
+}
+
 func TestIdentitySpoofRefusedOrAudited(t *testing.T) {
 	c := testContainer()
 	c.Labels["io.kubernetes.pod.namespace"] = "kube-system"
@@ -161,6 +221,58 @@ func TestRules(t *testing.T) {
 				}
 				if got := r.GetPids().GetLimit(); got != 1024 {
 					t.Errorf("pids = %d", got)
+				}
+			},
+		},
+		// Issue 17: overrides in the privileged direction stop at the min.
+		"oomScoreAdj override stops at the min": {
+			spec: `  rules:
+  - name: oom
+    resources: {oomScoreAdj: {min: -500, max: 1000}}
+    overrides: {allow: [resources.oomScoreAdj]}
+`,
+			mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["oomscoreadj.specguard.io/pod"] = "-1000" },
+			check: func(t *testing.T, d *Decision) {
+				if got := d.Adjustment.GetLinux().GetOomScoreAdj().GetValue(); got != -500 {
+					t.Errorf("oom_score_adj = %d, want the min -500", got)
+				}
+			},
+		},
+		"cpu.period override stops at the min: at most quota.max/period.min CPUs": {
+			spec: `  rules:
+  - name: cpu
+    resources: {cpu: {quota: {max: 100000}, period: {min: 50000, max: 1000000}}}
+    overrides: {allow: [resources.cpu.period]}
+`,
+			mutate: func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["cpu.period.specguard.io/pod"] = "1000" },
+			check: func(t *testing.T, d *Decision) {
+				cpu := d.Adjustment.GetLinux().GetResources().GetCpu()
+				if q, p := cpu.GetQuota().GetValue(), cpu.GetPeriod().GetValue(); q != 100000 || p != 50000 {
+					t.Errorf("quota/period = %d/%d, want 100000/50000 (2 CPUs)", q, p)
+				}
+			},
+		},
+		"cpu.period override below the min refused under reject": {
+			spec: `  rules:
+  - name: cpu
+    resources: {cpu: {quota: {max: 100000}, period: {min: 50000}}, onViolation: reject}
+    overrides: {allow: [resources.cpu.period]}
+`,
+			mutate:  func(pod *api.PodSandbox, _ *api.Container) { pod.Annotations["cpu.period.specguard.io/pod"] = "1000" },
+			refused: `rule "cpu": resources.cpu.period: override annotation cpu.period.specguard.io/pod=1000 is outside the rule's bounds`,
+		},
+		"an unset period is the kernel's 100000 to the period bounds": {
+			spec: `  rules:
+  - name: cpu
+    resources: {cpu: {quota: {max: 400000}, period: {min: 200000}}}
+`,
+			mutate: func(_ *api.PodSandbox, c *api.Container) { c.Linux.Resources.Cpu.Period = nil },
+			check: func(t *testing.T, d *Decision) {
+				if p := d.Adjustment.GetLinux().GetResources().GetCpu().GetPeriod(); p.GetValue() != 200000 {
+					t.Errorf("period = %v, want the min 200000", p)
+				}
+				if !hasTrace(d, "resources.cpu.period", "clamp", "200000 (was unset (the kernel's 100000))") {
+					t.Errorf("trace = %v", d.Trace)
 				}
 			},
 		},
@@ -422,4 +534,13 @@ func TestDecideNeverPanicsOnEmptyInput(t *testing.T) {
 			t.Errorf("refused empty input: %s", d.Reason)
 		}
 	}
+}
+
+func hasTrace(d *Decision, field, action, value string) bool {
+	for _, tr := range d.Trace {
+		if tr.Field == field && tr.Action == action && tr.Value == value {
+			return true
+		}
+	}
+	return false
 }

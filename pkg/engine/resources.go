@@ -154,6 +154,13 @@ func (x *decider) applyResources(r *policy.Rule) {
 		} else if !has && b.HasDefault {
 			v, has, action = b.Default, true, "default"
 		}
+		// A container without a CFS period runs at the kernel's 100000, and
+		// the rule's period bounds apply to that: otherwise a quota max over
+		// a period min above it would not bound the CPU count.
+		kernelPeriod := false
+		if !has && f == policy.CPUPeriod {
+			v, has, kernelPeriod = kubelet.QuotaPeriod, true, true
+		}
 		unlimited := b.HasMax && ((!has && policy.UnlimitedWhenUnset(f)) || (has && policy.Unlimited(f, v)))
 		if unlimited || (has && !b.Within(v)) {
 			desc := "unlimited"
@@ -161,6 +168,9 @@ func (x *decider) applyResources(r *policy.Rule) {
 				desc = formatValue(f, v)
 				if unlimited {
 					desc += " (unlimited)"
+				}
+				if kernelPeriod {
+					desc = "unset (the kernel's " + desc + ")"
 				}
 			}
 			lim := "max " + formatValue(f, b.Max)

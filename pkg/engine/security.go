@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
@@ -27,9 +29,11 @@ func (x *decider) applySecurity(r *policy.Rule) {
 	}
 	if s.CheckHostPaths {
 		x.checkHostPaths(r)
+		x.checkFilesystems(r)
 	}
 	if s.DenyDevices {
 		x.checkDevices(r, c)
+		x.checkDeviceRules(r, c)
 	}
 	if s.CheckSysctls {
 		x.checkSysctls(r, c)
@@ -55,25 +59,37 @@ func (x *decider) checkNonRoot(r *policy.Rule, c *api.Container) {
 	if u.GetUid() != 0 {
 		return
 	}
-	inUserNS := hasNamespace(c, "user")
+	inUserNS, hostUserNS := userNamespace(x.req.Pod, c)
 	if inUserNS && r.Security.RootInUserNamespace {
 		x.trace(r.Name, "user", "allow", "uid 0 inside the container's user namespace (rootInUserNamespace: allow)")
 		return
 	}
 	msg := fmt.Sprintf("container has runAsNonRoot and image will run as root (pod: %q, container: %s): process uid 0 breaks non-root policy", podRef(x.req.Pod), c.GetName())
-	if inUserNS {
+	switch {
+	case inUserNS:
 		msg += " (uid 0 inside the container's user namespace; rootInUserNamespace: allow admits it)"
+	case hostUserNS != "":
+		msg += " (it joins the host's user namespace (" + clipPath(hostUserNS) + "), so uid 0 is the host's root)"
 	}
 	x.refuse(r.Name, r.Mode, msg)
 }
 
-func hasNamespace(c *api.Container, typ string) bool {
+// userNamespace reports whether the container runs in a user namespace of
+// its own or its pod's, not the host's; when it joins the host's by path,
+// host is that path. A user namespace joined by a path that leads to the
+// host's (PID 1's, runc's own, or the sandbox's when the sandbox has none)
+// is no namespace at all as far as uid 0 is concerned.
+func userNamespace(pod *api.PodSandbox, c *api.Container) (own bool, host string) {
 	for _, ns := range c.GetLinux().GetNamespaces() {
-		if ns.GetType() == typ {
-			return true
+		if ns.GetType() != "user" {
+			continue
 		}
+		if joinsHostNamespace(pod, "user", ns.GetPath()) {
+			return false, ns.GetPath()
+		}
+		own = true
 	}
-	return false
+	return own, ""
 }
 
 // HostNamespace is a namespace a container shares with the host.
@@ -91,38 +107,91 @@ var hostNamespaceTypes = [...]HostNamespace{
 // list is the runtime's own, the host's. containerd's CRI does not leave it
 // out for a hostNetwork/hostPID/hostIPC pod, though: it points every
 // container at its sandbox's namespaces (/proc/<sandbox pid>/ns/<type>),
-// and it is the sandbox that has none of its own. So a namespace joined by
-// path counts as the host's when the pod sandbox lists namespaces and
-// lacks that type, or when the path is PID 1's. A namespace without a
-// path is a new one, the container's own.
+// and it is the sandbox that has none of its own. A namespace joined by
+// path is judged by joinsHostNamespace; one without a path is a new one,
+// the container's own.
 func HostNamespaces(pod *api.PodSandbox, c *api.Container) []HostNamespace {
 	var out []HostNamespace
-	podNS := pod.GetLinux().GetNamespaces()
 	for _, h := range hostNamespaceTypes {
-		var own *api.LinuxNamespace
+		listed, host := false, false
 		for _, ns := range c.GetLinux().GetNamespaces() {
 			if ns.GetType() == h.Type {
-				own = ns
+				listed = true
+				host = host || joinsHostNamespace(pod, h.Type, ns.GetPath())
 			}
 		}
-		switch {
-		case own == nil:
-			out = append(out, h)
-		case own.GetPath() == "":
-		case own.GetPath() == "/proc/1/ns/"+procNSName(h.Type):
-			out = append(out, h)
-		case len(podNS) > 0 && !podHasNamespace(podNS, h.Type):
+		if !listed || host {
 			out = append(out, h)
 		}
 	}
 	return out
 }
 
-func procNSName(typ string) string {
-	if typ == "network" {
-		return "net"
+// joinsHostNamespace reports whether joining the namespace of type typ at
+// p joins the host's rather than the pod's. runc opens p from the host's
+// mount and PID namespaces, so p is judged cleaned, as what it opens:
+//   - "" is a new namespace, the container's own;
+//   - a relative path is resolved against runc's working directory: not a
+//     namespace of the pod's, so the host's;
+//   - under /proc, only <pid>/ns/<name> or <pid>/task/<tid>/ns/<name> of a
+//     pod process is the pod's (podProcessNamespace); PID 1's, self's and
+//     thread-self's (runc's own), and anything else there are the host's;
+//   - any path is the host's when the sandbox lists namespaces but not
+//     this type: the sandbox then runs in the host's, and containerd
+//     points the container at the sandbox's.
+func joinsHostNamespace(pod *api.PodSandbox, typ, p string) bool {
+	if p == "" {
+		return false
 	}
-	return typ
+	if !path.IsAbs(p) {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(cleanPath(p), "/proc/"); ok && !podProcessNamespace(pod, typ, rest) {
+		return true
+	}
+	podNS := pod.GetLinux().GetNamespaces()
+	return len(podNS) > 0 && !podHasNamespace(podNS, typ)
+}
+
+// podProcessNamespace reports whether rest, a cleaned path below /proc,
+// names a namespace of one of the pod's processes: <pid>/ns/<name> or
+// <pid>/task/<tid>/ns/<name> with pid a process ID other than 1 (procfs
+// takes no sign or leading zero). containerd joins the network, IPC, UTS
+// and user namespaces through the sandbox's PID, so when NRI reports that
+// PID another is not the pod's; a PID namespace may also be a target
+// container's (kubectl debug --target), joined through that container's
+// PID, which NRI does not report.
+func podProcessNamespace(pod *api.PodSandbox, typ, rest string) bool {
+	pid, rest, _ := strings.Cut(rest, "/")
+	if task, ok := strings.CutPrefix(rest, "task/"); ok {
+		tid, after, _ := strings.Cut(task, "/")
+		if !isPID(tid) {
+			return false
+		}
+		rest = after
+	}
+	name, ok := strings.CutPrefix(rest, "ns/")
+	if !ok || name == "" || strings.Contains(name, "/") || !isPID(pid) || pid == "1" {
+		return false
+	}
+	if sp := pod.GetPid(); sp != 0 && typ != "pid" && pid != strconv.FormatUint(uint64(sp), 10) {
+		return false
+	}
+	return true
+}
+
+// isPID reports whether s is a process ID as procfs names it: decimal
+// digits without a leading zero.
+func isPID(s string) bool {
+	if s == "" || s[0] == '0' || len(s) > 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func podHasNamespace(nss []*api.LinuxNamespace, typ string) bool {
@@ -419,16 +488,17 @@ func globList(gs []policy.Glob) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// checkDevices refuses device nodes not on the rule's allow list. The OCI
-// spec names a device by its path in the container, so that is what
-// allowedDevices matches. A privileged container carries every host
-// device and is refused here.
+// checkDevices refuses device nodes not on the rule's allow list. A device
+// is what its type and numbers say: runc makes the node from them at the
+// path, so an entry admits a device only when both its path glob (on the
+// cleaned path) and its type and numbers agree. A privileged container
+// carries every host device and is refused here.
 func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 	for _, d := range c.GetLinux().GetDevices() {
-		p := d.GetPath()
+		p := cleanPath(d.GetPath())
 		allowed := false
-		for _, g := range r.Security.AllowedDevices {
-			if g.Match(p) {
+		for i := range r.Security.AllowedDevices {
+			if r.Security.AllowedDevices[i].Admits(p, d.GetType(), d.GetMajor(), d.GetMinor()) {
 				allowed = true
 				break
 			}
@@ -436,13 +506,21 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 		if allowed {
 			continue
 		}
-		desc := fmt.Sprintf("%s (%s %d:%d)", clip(p), d.GetType(), d.GetMajor(), d.GetMinor())
+		desc := fmt.Sprintf("%s (%s %d:%d)", clipPath(p), clip(d.GetType()), d.GetMajor(), d.GetMinor())
 		if len(r.Security.AllowedDevices) == 0 {
 			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is denied (no allowedDevices)")
 		} else {
-			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is not in allowedDevices "+globList(r.Security.AllowedDevices))
+			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is not in allowedDevices "+deviceList(r.Security.AllowedDevices))
 		}
 	}
+}
+
+func deviceList(rs []policy.DeviceRule) string {
+	parts := make([]string, len(rs))
+	for i := range rs {
+		parts[i] = rs[i].String()
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // checkSysctls refuses sysctls not on the rule's allow list (by default the
@@ -455,6 +533,10 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		if err := CheckSysctlName(k); err != nil {
+			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %q is not a sysctl name: %v", clip(k), err))
+			continue
+		}
 		name := SysctlDotted(k)
 		allowed := false
 		for _, g := range r.Security.SysctlsAllow {
@@ -480,6 +562,60 @@ func sysctlAllowList(gs []policy.Glob) string {
 		}
 	}
 	return globList(gs)
+}
+
+// maxSysctlName is the longest sysctl name the API server accepts.
+const maxSysctlName = 253
+
+// CheckSysctlName refuses a name that is not a clean sysctl name. runc
+// writes a sysctl to /proc/sys/<name with dots as slashes>, so a name is a
+// path to it: "net.ipv4.conf/../../../kernel/core_pattern" passes a
+// net.ipv4.* glob and writes kernel.core_pattern. Each segment between
+// dots or slashes must be what the API server allows in pod sysctl names
+// (lower-case letters, digits, '-' and '_', starting and ending with a
+// letter or digit), which leaves no empty, "." or ".." segment: the path
+// runc writes is then the name itself, in the subtree its dotted form
+// names.
+func CheckSysctlName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty")
+	case len(name) > maxSysctlName:
+		return fmt.Errorf("longer than %d bytes", maxSysctlName)
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%q is not a name segment: the runtime writes a sysctl as a path under /proc/sys", seg)
+		}
+	}
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '.' && name[i] != '/' {
+			continue
+		}
+		seg := name[start:i]
+		start = i + 1
+		if seg == "" {
+			return errors.New("empty segment (a leading, trailing or doubled separator)")
+		}
+		if !sysctlSegment(seg) {
+			return fmt.Errorf("%q is not a name segment (lower-case letters, digits, '-' and '_', starting and ending with a letter or digit)", clip(seg))
+		}
+	}
+	return nil
+}
+
+func sysctlSegment(s string) bool {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // SysctlDotted converts a sysctl name to its dotted form the way the

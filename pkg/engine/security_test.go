@@ -78,6 +78,78 @@ func hostNetwork(pod *api.PodSandbox, c *api.Container) {
 	pod.Linux.Namespaces = pod.Linux.Namespaces[:4]
 }
 
+// podUserNamespace makes it a hostUsers: false pod as containerd's CRI
+// reports it: the sandbox has a user namespace, the container runs as
+// uid 0 and joins it through the sandbox's PID.
+func podUserNamespace(pod *api.PodSandbox, c *api.Container) {
+	pod.Linux.Namespaces = append(pod.Linux.Namespaces, &api.LinuxNamespace{Type: "user"})
+	c.User.Uid = 0
+	c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "user", Path: "/proc/4242/ns/user"})
+}
+
+// Issue 17: a namespace path is judged by what it opens. runc opens it in
+// the host's mount and PID namespaces, so PID 1's, its own (self,
+// thread-self) and their threads' are the host's however the path is
+// spelled; when the sandbox's PID is known, another process's network,
+// IPC, UTS or user namespace is not the pod's either.
+func TestHostNamespacePaths(t *testing.T) {
+	for p, want := range map[string]bool{ // true: the host's
+		"/proc/4242/ns/net":                     false,
+		"/proc/4242/task/4242/ns/net":           false,
+		"/proc/4242/task/4243/ns/net":           false,
+		"/proc//4242/ns/net":                    false,
+		"/proc/1/ns/net":                        true,
+		"//proc/1/ns/net":                       true,
+		"/proc/./1/ns/net":                      true,
+		"/proc/1/ns/../ns/net":                  true,
+		"/proc/4242/../1/ns/net":                true,
+		"/proc/self/ns/net":                     true,
+		"/proc/thread-self/ns/net":              true,
+		"/proc/1/task/1/ns/net":                 true,
+		"/proc/4242/task/self/ns/net":           true,
+		"/proc/999/ns/net":                      true, // not the sandbox's process
+		"/proc/04242/ns/net":                    true, // procfs has no such name
+		"/proc/4242/root/proc/1/ns/net":         true,
+		"/proc/4242/fd/3":                       true,
+		"/proc/net":                             true,
+		"proc/4242/ns/net":                      true, // relative: resolved against runc's working directory
+		"/var/run/netns/cni-1234":               false,
+		"/var/run/netns/../../../proc/1/ns/net": true,
+	} {
+		pod, c := secPod(), secContainer()
+		pod.Pid = 4242
+		c.Linux.Namespaces[2].Path = p
+		got := false
+		for _, h := range HostNamespaces(pod, c) {
+			got = got || h.Type == "network"
+		}
+		if got != want {
+			t.Errorf("network namespace %q: host %v, want %v", p, got, want)
+		}
+	}
+	// The sandbox's PID unknown (an older runtime): any other PID is taken
+	// as the pod's, PID 1 still as the host's.
+	pod, c := secPod(), secContainer()
+	c.Linux.Namespaces[2].Path = "/proc/999/ns/net"
+	if hs := HostNamespaces(pod, c); len(hs) != 0 {
+		t.Errorf("sandbox PID unknown: %v", hs)
+	}
+	// A PID namespace may be a target container's (kubectl debug --target):
+	// containerd joins it through that container's PID, not the sandbox's.
+	pod, c = secPod(), secContainer()
+	pod.Pid = 4242
+	c.Linux.Namespaces[0] = &api.LinuxNamespace{Type: "pid", Path: "/proc/5150/ns/pid"}
+	if hs := HostNamespaces(pod, c); len(hs) != 0 {
+		t.Errorf("a target container's PID namespace: %v", hs)
+	}
+	// Two entries of one type: the host's if either is.
+	pod, c = secPod(), secContainer()
+	c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "network", Path: "/proc/self/ns/net"})
+	if hs := HostNamespaces(pod, c); len(hs) != 1 || hs[0].Type != "network" {
+		t.Errorf("a second network entry joining the host's: %v", hs)
+	}
+}
+
 func TestSecurityChecks(t *testing.T) {
 	for name, tc := range map[string]struct {
 		security string // the rule's security section, indented 6
@@ -104,18 +176,37 @@ func TestSecurityChecks(t *testing.T) {
 		},
 		"nonroot: uid 0 in a user namespace refused by default": {
 			security: "      runAsNonRoot: true\n",
-			mutate: func(_ *api.PodSandbox, c *api.Container) {
-				c.User.Uid = 0
-				c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "user", Path: "/proc/4242/ns/user"})
-			},
-			refuse: []string{"breaks non-root policy", "inside the container's user namespace", "rootInUserNamespace: allow"},
+			mutate:   podUserNamespace,
+			refuse:   []string{"breaks non-root policy", "inside the container's user namespace", "rootInUserNamespace: allow"},
 		},
 		"nonroot: uid 0 in a user namespace admitted by rootInUserNamespace": {
+			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
+			mutate:   podUserNamespace,
+		},
+		// Issue 17: joining the host's user namespace is not being in one.
+		"nonroot: rootInUserNamespace does not admit the host's user namespace": {
+			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
+			mutate: func(pod *api.PodSandbox, c *api.Container) {
+				podUserNamespace(pod, c)
+				c.Linux.Namespaces[len(c.Linux.Namespaces)-1].Path = "/proc/1/ns/user"
+			},
+			refuse: []string{"breaks non-root policy", "joins the host's user namespace (/proc/1/ns/user)"},
+		},
+		"nonroot: rootInUserNamespace does not admit runc's own user namespace": {
+			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
+			mutate: func(pod *api.PodSandbox, c *api.Container) {
+				podUserNamespace(pod, c)
+				c.Linux.Namespaces[len(c.Linux.Namespaces)-1].Path = "/proc/self/ns/user"
+			},
+			refuse: []string{"breaks non-root policy", "joins the host's user namespace (/proc/self/ns/user)"},
+		},
+		"nonroot: rootInUserNamespace does not admit a sandbox without one": {
 			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
 			mutate: func(_ *api.PodSandbox, c *api.Container) {
 				c.User.Uid = 0
 				c.Linux.Namespaces = append(c.Linux.Namespaces, &api.LinuxNamespace{Type: "user", Path: "/proc/4242/ns/user"})
 			},
+			refuse: []string{"breaks non-root policy", "joins the host's user namespace"},
 		},
 		"nonroot: rootInUserNamespace does not admit host root": {
 			security: "      runAsNonRoot: true\n      rootInUserNamespace: allow\n",
@@ -264,12 +355,48 @@ func TestSecurityChecks(t *testing.T) {
 			refuse: []string{"devices: device /dev/xnull (c 1:3) is denied (no allowedDevices)"},
 		},
 		"devices: allowed devices pass, others are named": {
-			security: "      devices: deny\n      allowedDevices: [\"/dev/nvidia*\", /dev/fuse]\n",
+			security: "      devices: deny\n      allowedDevices: [{path: \"/dev/nvidia*\", type: c, major: 195}, /dev/fuse]\n",
 			mutate: func(_ *api.PodSandbox, c *api.Container) {
-				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 195}, {Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229},
-					{Path: "/dev/sda", Type: "b", Major: 8}}
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 195}, {Path: "/dev/nvidia3", Type: "c", Major: 195, Minor: 3},
+					{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}, {Path: "/dev/sda", Type: "b", Major: 8}}
 			},
-			refuse: []string{"device /dev/sda (b 8:0) is not in allowedDevices [/dev/nvidia*, /dev/fuse]"},
+			refuse: []string{"device /dev/sda (b 8:0) is not in allowedDevices [/dev/nvidia* (c 195:*), /dev/fuse (c 10:229)]"},
+		},
+		// Issue 17: a device is what its type and numbers say, whatever
+		// its path (runc makes the node from them).
+		"devices: a disk under an allowed device's name is refused": {
+			security: "      devices: deny\n      allowedDevices: [/dev/fuse]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/fuse", Type: "b", Major: 8}}
+			},
+			refuse: []string{"device /dev/fuse (b 8:0) is not in allowedDevices [/dev/fuse (c 10:229)]"},
+		},
+		"devices: another character device under an allowed glob is refused": {
+			security: "      devices: deny\n      allowedDevices: [{path: \"/dev/nvidia*\", type: c, major: 195}]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 1, Minor: 1}} // /dev/mem
+			},
+			refuse: []string{"device /dev/nvidia0 (c 1:1) is not in allowedDevices [/dev/nvidia* (c 195:*)]"},
+		},
+		"devices: a given minor is required": {
+			security: "      devices: deny\n      allowedDevices: [{path: /dev/dri/renderD128, type: c, major: 226, minor: 128}]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/dri/renderD128", Type: "c", Major: 226, Minor: 0}}
+			},
+			refuse: []string{"device /dev/dri/renderD128 (c 226:0) is not in allowedDevices [/dev/dri/renderD128 (c 226:128)]"},
+		},
+		"devices: an unbuffered character device is a character device": {
+			security: "      devices: deny\n      allowedDevices: [/dev/fuse]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/fuse", Type: "u", Major: 10, Minor: 229}}
+			},
+		},
+		"devices: the path is judged cleaned": {
+			security: "      devices: deny\n      allowedDevices: [{path: \"/dev/nvidia*\", type: c, major: 195}]\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/nvidia0/../../etc/passwd", Type: "c", Major: 195}}
+			},
+			refuse: []string{"device /etc/passwd (c 195:0) is not in allowedDevices"},
 		},
 		"devices: allow lets devices through": {
 			security: "      devices: allow\n",
@@ -296,6 +423,28 @@ func TestSecurityChecks(t *testing.T) {
 				c.Linux.Sysctl = map[string]string{"net/ipv4/conf/eth0.100/forwarding": "1", "kernel/msgmax": "1"}
 			},
 			refuse: []string{"sysctls: kernel.msgmax is not an allowed sysctl (allowed: [net.ipv4.conf.*])"},
+		},
+		// Issue 17: runc writes a sysctl to /proc/sys/<name with dots as
+		// slashes>, so a ".." segment walks out of the allowed subtree.
+		"sysctls: a name with path segments is not a sysctl": {
+			security: "      sysctls: {allow: [\"net.ipv4.*\"]}\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Sysctl = map[string]string{"net.ipv4.conf/../../../kernel/core_pattern": "|/tmp/x"}
+			},
+			refuse: []string{`sysctls: "net.ipv4.conf/../../../kernel/core_pattern" is not a sysctl name: ".." is not a name segment`},
+		},
+		"sysctls: empty segments are not a sysctl": {
+			security: "      sysctls: {allow: [\"net.*\"]}\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Sysctl = map[string]string{"net..ipv4.ip_forward": "1"}
+			},
+			refuse: []string{`sysctls: "net..ipv4.ip_forward" is not a sysctl name: empty segment`},
+		},
+		"sysctls: a clean name with a dot in an interface passes": {
+			security: "      sysctls: {allow: [\"net.ipv4.conf.*\"]}\n",
+			mutate: func(_ *api.PodSandbox, c *api.Container) {
+				c.Linux.Sysctl = map[string]string{"net.ipv4.conf.eth0/100.forwarding": "1", "net/ipv4/conf/eth1.7/rp_filter": "0"}
+			},
 		},
 		"seccomp reject: unconfined refused": {
 			security: "      seccomp: {unconfined: reject}\n",
@@ -549,6 +698,37 @@ func TestGlobReachesBelow(t *testing.T) {
 	} {
 		if got := globReachesBelow(tc.pattern, tc.dir); got != tc.want {
 			t.Errorf("%s: globReachesBelow(%q, %q) = %v", name, tc.pattern, tc.dir, got)
+		}
+	}
+}
+
+func TestCheckSysctlName(t *testing.T) {
+	for name, want := range map[string]string{ // "" for a clean name
+		"net.ipv4.tcp_syncookies":                    "",
+		"kernel/shm_rmid_forced":                     "",
+		"net.ipv4.conf.eth0/100.forwarding":          "",
+		"net/ipv4/conf/eth0.100/forwarding":          "",
+		"net.ipv6.conf.all.disable_ipv6":             "",
+		"net.ipv4.conf/../../../kernel/core_pattern": `".." is not a name segment`,
+		"net/ipv4/../../kernel/core_pattern":         `".." is not a name segment`,
+		"net.ipv4/./tcp_syncookies":                  `"." is not a name segment`,
+		"net.ipv4./kernel":                           "empty segment",
+		"net.ipv4.":                                  "empty segment",
+		".net.ipv4":                                  "empty segment",
+		"/kernel/core_pattern":                       "empty segment",
+		"net.ipv4.conf.-x.forwarding":                `"-x" is not a name segment`,
+		"kernel.Core_pattern":                        `"Core_pattern" is not a name segment`,
+		"kernel.core pattern":                        `"core pattern" is not a name segment`,
+		"kernel.core_pattern\x00":                    `is not a name segment`,
+		"":                                           "empty",
+		strings.Repeat("a", 254):                     "longer than 253",
+	} {
+		err := CheckSysctlName(name)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: error %v, want %q", name, err, want)
 		}
 	}
 }

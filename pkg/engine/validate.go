@@ -55,6 +55,13 @@ const unknownOwner = "<unknown plugin>"
 // deciding again on the pristine container. A change identical to what
 // the policy prescribes is allowed whoever made it.
 func ValidateAdjustment(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest) ([]Finding, error) {
+	return ValidateAdjustmentAs(p, req, "")
+}
+
+// ValidateAdjustmentAs is ValidateAdjustment for specguard registered as
+// self ("<index>-<name>"), which is never blamed for a change NRI records
+// no owner for (linux.resources.devices).
+func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, self string) ([]Finding, error) {
 	v := p.Validation
 	if v == nil || v.Mode == policy.ModeOff || req == nil {
 		return nil, nil
@@ -69,7 +76,7 @@ func ValidateAdjustment(p *policy.Policy, req *api.ValidateContainerAdjustmentRe
 	if owners == nil {
 		owners = &api.OwningPlugins{} // its lookups do not tolerate nil
 	}
-	va := &validation{v: v, owners: owners, id: id}
+	va := &validation{v: v, owners: owners, id: id, self: self}
 
 	var own *api.ContainerAdjustment
 	ownOf := func() *api.ContainerAdjustment {
@@ -98,6 +105,7 @@ func ValidateAdjustment(p *policy.Policy, req *api.ValidateContainerAdjustmentRe
 			owner, _ := owners.MountOwner(id, m.GetDestination())
 			va.check(owner, "mounts["+clipPath(m.GetDestination())+"]", "mounts host path "+clipPath(m.GetSource()), "denyHostMounts")
 		}
+		va.validateFilesystems(req, ownOf)
 	}
 	if v.DenyDevices {
 		for _, d := range adj.GetLinux().GetDevices() {
@@ -112,6 +120,7 @@ func ValidateAdjustment(p *policy.Policy, req *api.ValidateContainerAdjustmentRe
 			owner, _ := owners.CdiDeviceOwner(id, d.GetName())
 			va.check(owner, "cdiDevices["+clip(d.GetName())+"]", "adds CDI device "+clip(d.GetName()), "denyDevices")
 		}
+		va.validateDeviceRules(req)
 	}
 	if v.DenySeccomp {
 		if sp := adj.GetLinux().GetSeccompPolicy(); sp != nil && !proto.Equal(sp, ownOf().GetLinux().GetSeccompPolicy()) {
@@ -143,6 +152,7 @@ type validation struct {
 	v        *policy.ValidationRules
 	owners   *api.OwningPlugins
 	id       string
+	self     string // specguard's own "<index>-<name>", when known
 	findings []Finding
 }
 

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -19,6 +20,20 @@ func BuildPodLogsDirectory(podLogsDir, namespace, podName, podUID string) string
 		podLogsDir = DefaultPodLogsDir
 	}
 	return filepath.Join(podLogsDir, strings.Join([]string{namespace, podName, podUID}, "_"))
+}
+
+// maxFileName is the longest file name Linux takes (NAME_MAX).
+const maxFileName = 255
+
+// IsPathComponent reports whether name can be one element of the log
+// layout: not empty, "." or "..", no slash or NUL, no longer than a file
+// name may be. The kubelet only sends DNS-1123 labels as container names;
+// anything else (crictl sends what it is given) would put the log path,
+// or what the log-directory fallback reads, outside the pod's log
+// directory.
+func IsPathComponent(name string) bool {
+	return name != "" && name != "." && name != ".." && len(name) <= maxFileName &&
+		!strings.ContainsAny(name, "/\x00")
 }
 
 // BuildContainerLogsDirectory is the directory holding one container's log
@@ -50,6 +65,9 @@ var logFileName = regexp.MustCompile(`^(\d+)\.log(\..*)?`)
 // large for a restart count (the kubelet would wrap them; a count must fit
 // the int32 of ContainerStatus.RestartCount).
 func RestartCountFromLogDir(podLogDir, containerName string) (int, error) {
+	if !IsPathComponent(containerName) {
+		return 0, fmt.Errorf("container name %.64q is not a single path component: its log directory would not be in %s", containerName, podLogDir)
+	}
 	dir := BuildContainerLogsDirectory(podLogDir, containerName)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

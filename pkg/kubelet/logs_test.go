@@ -3,6 +3,7 @@ package kubelet
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -81,6 +82,27 @@ func TestRestartCountFromLogDir(t *testing.T) {
 	}
 }
 
+// Issue 17: a container name that is not one path component must not make
+// the fallback read another directory: the pod's siblings, its parent, or
+// anywhere else.
+func TestRestartCountFromLogDirConfined(t *testing.T) {
+	root := t.TempDir()
+	pod := filepath.Join(root, "pods", "ns_web_uid")
+	mkLogs(t, filepath.Join(pod, "app"), "3.log")
+	mkLogs(t, filepath.Join(root, "pods"), "7.log")
+	mkLogs(t, filepath.Join(root, "pods", "other_pod_uid"), "7.log")
+	mkLogs(t, pod, "7.log")
+	for _, name := range []string{"..", ".", "../other_pod_uid", "app/..", "../../pods/other_pod_uid", "", "a\x00b", strings.Repeat("a", 256)} {
+		n, err := RestartCountFromLogDir(pod, name)
+		if n != 0 || err == nil || !strings.Contains(err.Error(), "not a single path component") {
+			t.Errorf("%q: got %d, %v; want 0 and an error", name, n, err)
+		}
+	}
+	if n, err := RestartCountFromLogDir(pod, "app"); n != 4 || err != nil {
+		t.Errorf("app: got %d, %v; want 4", n, err)
+	}
+}
+
 func TestRestartCountFromMissingDir(t *testing.T) {
 	got, err := RestartCountFromLogDir(filepath.Join(t.TempDir(), "nope"), "app")
 	if err != nil || got != 0 {
@@ -137,4 +159,41 @@ func mkLogs(t *testing.T, dir string, names ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// FuzzLogDirConfined: whatever the container name, the log-directory
+// fallback counts only <pod log dir>/<name>/ for a name that is one path
+// element: the log files planted in the pod's directory, its parent and a
+// sibling pod's never count.
+func FuzzLogDirConfined(f *testing.F) {
+	root := f.TempDir()
+	pod := filepath.Join(root, "pods", "ns_web_uid")
+	for dir, file := range map[string]string{
+		filepath.Join(pod, "app"):   "3.log",
+		pod:                         "7.log",
+		filepath.Join(root, "pods"): "7.log",
+		filepath.Join(root, "pods", "other_pod_id"): "7.log",
+		root: "7.log",
+	} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			f.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), nil, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for _, s := range []string{"app", "..", ".", "../other_pod_id", "app/..", "../..", "", "./app"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		n, err := RestartCountFromLogDir(pod, name)
+		switch {
+		case name == "app" && (n != 4 || err != nil):
+			t.Fatalf("app: got %d, %v; want 4", n, err)
+		case name != "app" && n != 0:
+			t.Fatalf("%q: counted %d from outside <pod>/%s", name, n, name)
+		case !IsPathComponent(name) && err == nil:
+			t.Fatalf("%q: no error for a name that is not a path element", name)
+		}
+	})
 }

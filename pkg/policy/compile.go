@@ -181,7 +181,7 @@ type SecurityRules struct {
 	HostPathsAllowDirs  []Glob // the directories of allow patterns ending in /**, which cover them too
 	HostPathsDeny       []Glob
 	DenyDevices         bool
-	AllowedDevices      []Glob
+	AllowedDevices      []DeviceRule
 	CheckSysctls        bool
 	SysctlsAllow        []Glob
 	Seccomp             SeccompAction
@@ -304,18 +304,24 @@ func compileMode(e *errs, path string, m Mode, def Mode) Mode {
 func compileGlobs(e *errs, path string, patterns []string, isPath bool) []Glob {
 	var out []Glob
 	for i, pat := range patterns {
-		g, err := CompileGlob(pat, isPath)
-		if err != nil {
-			e.add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
-			continue
+		if g, ok := compileGlob(e, fmt.Sprintf("%s[%d]", path, i), pat, isPath); ok {
+			out = append(out, g)
 		}
-		if isPath && !strings.HasPrefix(pat, "/") && !strings.HasPrefix(pat, "*") {
-			e.add(fmt.Sprintf("%s[%d]", path, i), "path pattern %q must be absolute", truncate(pat, 80))
-			continue
-		}
-		out = append(out, g)
 	}
 	return out
+}
+
+func compileGlob(e *errs, path, pat string, isPath bool) (Glob, bool) {
+	g, err := CompileGlob(pat, isPath)
+	if err != nil {
+		e.add(path, "%v", err)
+		return g, false
+	}
+	if isPath && !strings.HasPrefix(pat, "/") && !strings.HasPrefix(pat, "*") {
+		e.add(path, "path pattern %q must be absolute", truncate(pat, 80))
+		return g, false
+	}
+	return g, true
 }
 
 func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
@@ -408,9 +414,8 @@ func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
 				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q has no bounds in this rule: an override needs resources.%s with min/max", name, strings.TrimPrefix(name, "resources."))
 				continue
 			}
-			b := out.Resources.Bounds[f]
-			if !b.HasMax {
-				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q needs a max in this rule so an annotation cannot lift it without bound", name)
+			if msg := unboundedOverride(f, out.Resources); msg != "" {
+				e.add(fmt.Sprintf("%s.overrides.allow[%d]", base, j), "%q %s", name, msg)
 				continue
 			}
 			out.Overrides[f] = true
@@ -418,6 +423,41 @@ func compileRule(e *errs, r *RuleSpec, i int, policyMode Mode) *Rule {
 		}
 	}
 	return out
+}
+
+// privilegedDown reports whether a lower value of f is the privileged
+// direction: a lower oom_score_adj makes the OOM killer spare the container
+// (-1000: always), and a shorter CFS period with the same quota is more
+// CPUs (the container gets quota/period of them). For every other field
+// more is more.
+func privilegedDown(f Field) bool {
+	return f == OOMScoreAdj || f == CPUPeriod
+}
+
+// unboundedOverride says why a rule cannot let annotations choose f, or ""
+// when it can: the rule must bound f in its privileged direction, and for
+// the period also bound the quota, so that quota.max/period.min bounds the
+// CPU count a pod can ask for.
+func unboundedOverride(f Field, rr *ResourceRules) string {
+	b := rr.Bounds[f]
+	switch {
+	case f == OOMScoreAdj && !b.HasMin:
+		return "needs a min in this rule: lower is the privileged direction (-1000 exempts the container from the OOM killer), so an annotation could take it down without bound"
+	case f == CPUPeriod && !b.HasMin:
+		return "needs a min in this rule: a container gets quota/period CPUs, so a shorter period is more CPUs (period 1000 with quota 100000 is 100) and an annotation could raise them without bound"
+	case f == CPUPeriod && !quotaBounded(rr.Bounds[CPUQuota]):
+		return "needs resources.cpu.quota with a max or set in this rule: a container gets quota/period CPUs, so a shorter period multiplies whatever quota it has; with both the CPU count is at most quota.max/period.min"
+	case !privilegedDown(f) && !b.HasMax:
+		return "needs a max in this rule so an annotation cannot lift it without bound"
+	}
+	return ""
+}
+
+// quotaBounded reports whether a rule's quota bounds leave every container
+// a quota no larger than a known one: a max (an unset or unlimited quota is
+// brought to it) or a set (a quota in the policy is at least 1000, a limit).
+func quotaBounded(b *IntBounds) bool {
+	return b != nil && (b.HasMax || b.HasSet)
 }
 
 func overridableList() string {
@@ -627,7 +667,11 @@ func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 	default:
 		e.add(base+".devices", "must be deny or allow, got %q", truncate(s.Devices, 20))
 	}
-	out.AllowedDevices = compileGlobs(e, base+".allowedDevices", s.AllowedDevices, true)
+	for i := range s.AllowedDevices {
+		if r, ok := compileDevice(e, fmt.Sprintf("%s.allowedDevices[%d]", base, i), &s.AllowedDevices[i]); ok {
+			out.AllowedDevices = append(out.AllowedDevices, r)
+		}
+	}
 	if s.Sysctls != nil {
 		out.CheckSysctls = true
 		allow := s.Sysctls.Allow
@@ -655,6 +699,136 @@ func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 		out.MaskedPaths = append(out.MaskedPaths, mp)
 	}
 	return out
+}
+
+// DeviceRule is a compiled allowedDevices entry: the device nodes it
+// admits are those at a path its glob matches with its type and numbers.
+type DeviceRule struct {
+	Path         Glob
+	Type         byte // 'c', 'b' or 'p' ('u', unbuffered, is compiled as 'c')
+	Major, Minor int64
+	AnyMinor     bool
+}
+
+// Admits reports whether a device node at path (cleaned) of type typ (c,
+// u, b or p) with these numbers is one the rule allows.
+func (r *DeviceRule) Admits(path, typ string, major, minor int64) bool {
+	if len(typ) != 1 || deviceType(typ[0]) != r.Type || !r.Path.Match(path) {
+		return false
+	}
+	return r.Type == 'p' || (major == r.Major && (r.AnyMinor || minor == r.Minor))
+}
+
+// String is the entry as messages quote it: "/dev/fuse (c 10:229)",
+// "/dev/nvidia* (c 195:*)".
+func (r *DeviceRule) String() string {
+	switch {
+	case r.Type == 'p':
+		return r.Path.String() + " (p)"
+	case r.AnyMinor:
+		return fmt.Sprintf("%s (%c %d:*)", r.Path, r.Type, r.Major)
+	}
+	return fmt.Sprintf("%s (%c %d:%d)", r.Path, r.Type, r.Major, r.Minor)
+}
+
+// deviceType folds 'u' (an unbuffered character device) into 'c': the
+// kernel makes the same node for both.
+func deviceType(t byte) byte {
+	if t == 'u' {
+		return 'c'
+	}
+	return t
+}
+
+// WellKnownDevice returns the numbers of a character device the kernel
+// numbers statically (Documentation/admin-guide/devices.txt; the misc
+// minors of include/linux/miscdevice.h), so that a bare path in
+// allowedDevices says which device it admits.
+func WellKnownDevice(path string) (major, minor int64, ok bool) {
+	switch path {
+	case "/dev/null":
+		return 1, 3, true
+	case "/dev/zero":
+		return 1, 5, true
+	case "/dev/full":
+		return 1, 7, true
+	case "/dev/random":
+		return 1, 8, true
+	case "/dev/urandom":
+		return 1, 9, true
+	case "/dev/tty":
+		return 5, 0, true
+	case "/dev/console":
+		return 5, 1, true
+	case "/dev/ptmx":
+		return 5, 2, true
+	case "/dev/net/tun":
+		return 10, 200, true
+	case "/dev/fuse":
+		return 10, 229, true
+	case "/dev/kvm":
+		return 10, 232, true
+	case "/dev/vhost-net":
+		return 10, 238, true
+	case "/dev/vhost-vsock":
+		return 10, 241, true
+	}
+	return 0, 0, false
+}
+
+func compileDevice(e *errs, p string, d *Device) (DeviceRule, bool) {
+	if d.bare {
+		g, ok := compileGlob(e, p, d.Path, true)
+		if !ok {
+			return DeviceRule{}, false
+		}
+		major, minor, ok := WellKnownDevice(d.Path)
+		if !ok {
+			e.add(p, "%q is not a well-known device: a device node is what its type and numbers say, whatever its path, so give them: {path: %q, type: c, major: N} (minor: N, or none for any)",
+				truncate(d.Path, 80), truncate(d.Path, 80))
+			return DeviceRule{}, false
+		}
+		return DeviceRule{Path: g, Type: 'c', Major: major, Minor: minor}, true
+	}
+	g, ok := compileGlob(e, p+".path", d.Path, true)
+	r := DeviceRule{Path: g}
+	switch d.Type {
+	case "":
+		e.add(p+".type", "required: c, b, u or p (what the device is, not only where)")
+		return r, false
+	case "c", "b", "u", "p":
+		r.Type = deviceType(d.Type[0])
+	default:
+		e.add(p+".type", "must be c, b, u or p, got %q", truncate(d.Type, 10))
+		return r, false
+	}
+	for _, n := range []struct {
+		name string
+		v    *int64
+	}{{"major", d.Major}, {"minor", d.Minor}} {
+		switch {
+		case n.v == nil:
+		case r.Type == 'p':
+			e.add(p+"."+n.name, "a FIFO (p) has no device numbers")
+			ok = false
+		case *n.v < 0:
+			e.add(p+"."+n.name, "%d is negative", *n.v)
+			ok = false
+		}
+	}
+	if r.Type != 'p' {
+		if d.Major == nil {
+			e.add(p+".major", "required for a %s device: without it any device could be admitted under this name", d.Type)
+			return r, false
+		}
+		r.Major = *d.Major
+		if d.Minor == nil {
+			r.AnyMinor = true
+		} else {
+			r.Minor = *d.Minor
+		}
+	}
+	return r, ok
 }
 
 func compileValidation(e *errs, v *Validation, def Mode) *ValidationRules {

@@ -170,6 +170,9 @@ func yamlErrorLine(err error) int {
 
 var valueType = reflect.TypeOf(Value(""))
 
+// deviceSpecType is written as a bare path or as a mapping.
+var deviceSpecType = reflect.TypeOf(Device{})
+
 // walkNode checks the YAML tree against the Go type: unknown and duplicate
 // fields and wrong shapes, all of them with their lines. It also records
 // the line of every path for later messages.
@@ -201,6 +204,11 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 		} else if err := quantity.CheckSize(n.Value); err != nil {
 			// Checked on the text: as a YAML float it would become 0.
 			*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: truncate(err.Error(), 80)})
+		}
+	case t == deviceSpecType && n.Kind != yamlv3.MappingNode:
+		// A bare path, or the mapping checked below.
+		if n.Kind != yamlv3.ScalarNode || n.Tag != "!!str" {
+			bad("a device path or a mapping")
 		}
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yamlv3.MappingNode {

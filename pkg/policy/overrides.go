@@ -80,15 +80,14 @@ func UnlimitedWhenUnset(f Field) bool {
 
 // Unlimited reports whether v, set for f, means "no limit" to the runtime,
 // so that a max applies to it as to an unset value: runc leaves a memory
-// limit, CPU quota or pids limit of 0 unset and takes -1 as unlimited, and
-// a memory.swap of -1 as unlimited swap. Numerically such values are
-// within any max; an override annotation of "0" must not lift a limit.
+// limit, CPU quota, pids limit or memory.swap of 0 unset (for swap on
+// cgroup v2 that is memory.swap.max left at "max") and takes -1 as
+// unlimited. Numerically such values are within any max; an override
+// annotation of "0" must not lift a limit.
 func Unlimited(f Field, v int64) bool {
 	switch f {
-	case MemoryLimit, CPUQuota, PidsLimit:
+	case MemoryLimit, CPUQuota, PidsLimit, MemorySwap:
 		return v <= 0
-	case MemorySwap:
-		return v < 0
 	}
 	return false
 }

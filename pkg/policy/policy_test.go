@@ -87,6 +87,30 @@ spec:
 		"empty":          {"  \n", []string{"document is empty"}},
 		"unlimited as a bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {max: 0}, swap: {default: -1, max: 2Gi}}, pids: {limit: {set: 0, max: 10}}}\n",
 			[]string{"memory.limit.max: 0 means no limit to the runtime", "memory.swap.default: -1 means no limit", "pids.limit.set: 0 means no limit"}},
+		"swap of 0 as a bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {swap: {max: 0}}}\n",
+			[]string{":6: spec.rules[0].resources.memory.swap.max: 0 means no limit to the runtime"}},
+		// oom_score_adj and the CFS period are privileged downwards: -1000
+		// exempts a container from the OOM killer, and a shorter period
+		// with the same quota is more CPUs.
+		"override of oomScoreAdj without min": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {oomScoreAdj: {max: 1000}}\n    overrides:\n      allow: [resources.oomScoreAdj]\n",
+			[]string{`p.yaml:8: spec.rules[0].overrides.allow[0]: "resources.oomScoreAdj" needs a min in this rule`, "-1000"}},
+		"override of cpu.period without min": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {cpu: {quota: {max: 100000}, period: {max: 1000000}}}\n    overrides:\n      allow: [resources.cpu.period]\n",
+			[]string{`p.yaml:8: spec.rules[0].overrides.allow[0]: "resources.cpu.period" needs a min in this rule`, "quota/period"}},
+		"override of cpu.period without a quota bound": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {cpu: {period: {min: 50000, max: 1000000}}}\n    overrides:\n      allow: [resources.cpu.period]\n",
+			[]string{`p.yaml:8: spec.rules[0].overrides.allow[0]: "resources.cpu.period" needs resources.cpu.quota with a max or set in this rule`}},
+		// A device node is what its type and numbers say: a bare path
+		// admits only a device the kernel numbers for that name.
+		"allowed devices by name only": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    security:\n      devices: deny\n      allowedDevices:\n      - \"/dev/nvidia*\"\n      - {path: /dev/sda}\n      - {path: /dev/x, type: q, major: 1}\n      - {path: /dev/y, type: c}\n      - {path: /dev/p, type: p, major: 3}\n      - {path: dev/z, type: b, major: 8}\n      - {path: /dev/w, type: c, major: -1}\n",
+			[]string{`p.yaml:9: spec.rules[0].security.allowedDevices[0]: "/dev/nvidia*" is not a well-known device`, `{path: "/dev/nvidia*", type: c, major: N}`,
+				`p.yaml:10: spec.rules[0].security.allowedDevices[1].type: required`,
+				`p.yaml:11: spec.rules[0].security.allowedDevices[2].type: must be c, b, u or p, got "q"`,
+				`p.yaml:12: spec.rules[0].security.allowedDevices[3].major: required for a c device`,
+				`p.yaml:13: spec.rules[0].security.allowedDevices[4].major: a FIFO (p) has no device numbers`,
+				`spec.rules[0].security.allowedDevices[5].path: path pattern "dev/z" must be absolute`,
+				`p.yaml:15: spec.rules[0].security.allowedDevices[6].major: -1 is negative`}},
+		"allowed devices of the wrong shape": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    security:\n      allowedDevices: [[a], 3, {path: /dev/a, type: c, major: 1, mode: rw}]\n",
+			[]string{`spec.rules[0].security.allowedDevices[0]: want a device path or a mapping, got a list`, `spec.rules[0].security.allowedDevices[1]: want a device path or a mapping, got "3"`,
+				`spec.rules[0].security.allowedDevices[2].mode: unknown field`}},
 		"override without max": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {default: 1Gi}}}\n    overrides: {allow: [resources.memory.limit, resources.bogus]}\n",
 			[]string{"overrides.allow[0]: \"resources.memory.limit\" needs a max", "overrides.allow[1]: \"resources.bogus\" cannot be overridden"}},
 	}

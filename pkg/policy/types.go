@@ -181,10 +181,48 @@ type Security struct {
 	HostNamespaces      string     `json:"hostNamespaces,omitempty"`
 	HostPaths           *HostPaths `json:"hostPaths,omitempty"`
 	Devices             string     `json:"devices,omitempty"`
-	AllowedDevices      []string   `json:"allowedDevices,omitempty"`
+	AllowedDevices      []Device   `json:"allowedDevices,omitempty"`
 	Sysctls             *Sysctls   `json:"sysctls,omitempty"`
 	Seccomp             *Seccomp   `json:"seccomp,omitempty"`
 	MaskedPaths         []string   `json:"maskedPaths,omitempty"`
+}
+
+// Device is a device node a rule admits (allowedDevices). Written as a
+// bare path ("/dev/fuse") it names a well-known device, whose type and
+// numbers the kernel fixes; written as a mapping it says what the device
+// is: a path glob in the container, its type (c, b, u or p) and its major
+// and minor numbers (no minor: any). runc makes the node from the type and
+// numbers, so a path alone says nothing about what the container gets.
+type Device struct {
+	Path  string `json:"path"`
+	Type  string `json:"type,omitempty"`
+	Major *int64 `json:"major,omitempty"`
+	Minor *int64 `json:"minor,omitempty"`
+
+	bare bool // written as a bare path
+}
+
+func (d *Device) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = Device{Path: s, bare: true}
+		return nil
+	}
+	type fields Device // without this method
+	var f fields
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*d = Device(f)
+	return nil
+}
+
+func (d Device) MarshalJSON() ([]byte, error) {
+	if d.bare {
+		return json.Marshal(d.Path)
+	}
+	type fields Device
+	return json.Marshal(fields(d))
 }
 
 type HostPaths struct {

@@ -144,7 +144,7 @@ func (t *Tracker) observe(p *pod, id, name string, count int) {
 // Assign decides the count for a container being created: the kubelet's
 // when given, else one past the newest tracked, else the log directory's,
 // else 0. The count is remembered as pending until Confirm.
-func (t *Tracker) Assign(key Key, kubelet int, hasKubelet bool, podLogDir string) Assignment {
+func (t *Tracker) Assign(key Key, kubeletCount int, hasKubelet bool, podLogDir string) Assignment {
 	t.mu.Lock()
 	var newest int
 	var known bool
@@ -159,13 +159,15 @@ func (t *Tracker) Assign(key Key, kubelet int, hasKubelet bool, podLogDir string
 	}
 	switch {
 	case hasKubelet:
-		a.Count, a.Source = kubelet, SourceKubelet
-		a.Drift = known && a.Tracked != kubelet
+		a.Count, a.Source = kubeletCount, SourceKubelet
+		a.Drift = known && a.Tracked != kubeletCount
 	case known:
 		a.Count, a.Source = a.Tracked, SourceTracked
 	default:
 		a.Count, a.Source = 0, SourceNone
-		if t.countLogDir != nil && podLogDir != "" {
+		// A name that is not one path element would read outside the
+		// pod's log directory.
+		if t.countLogDir != nil && podLogDir != "" && kubelet.IsPathComponent(key.Container) {
 			// The directory is read outside the lock.
 			if n, err := t.countLogDir(podLogDir, key.Container); err == nil && n > 0 {
 				a.Count, a.Source = n, SourceLogDir

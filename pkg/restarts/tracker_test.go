@@ -78,6 +78,20 @@ func TestLogDirFallback(t *testing.T) {
 	}
 }
 
+// Issue 17: a container name that is not one path component does not send
+// the fallback to read a directory outside the pod's log directory.
+func TestLogDirFallbackConfined(t *testing.T) {
+	tr := NewTracker(func(dir, name string) (int, error) {
+		t.Errorf("log dir read for %q in %q", name, dir)
+		return 9, nil
+	})
+	for _, name := range []string{"../../../../etc/cron.d/x", "..", ".", "a/b", ""} {
+		if a := tr.Assign(Key{PodUID: "u1", Container: name}, 0, false, "/logs/ns_pod_u1"); a.Count != 0 || a.Source != SourceNone {
+			t.Errorf("%q: got %+v, want 0 from nothing", name, a)
+		}
+	}
+}
+
 func TestRecoveryAfterRestart(t *testing.T) {
 	// A new tracker (plugin restarted) sees the newest dead container only,
 	// as the kubelet keeps it, carrying specguard's annotation.

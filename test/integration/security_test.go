@@ -110,6 +110,14 @@ func TestSecurityThroughNRI(t *testing.T) {
 			if change != nil {
 				change(c)
 			}
+			// A container in a user namespace is a hostUsers: false pod's,
+			// whose sandbox containerd gives a user namespace of its own.
+			for _, n := range c.Linux.Namespaces {
+				if n.Type == "user" {
+					pod.Linux.Namespaces = append(pod.Linux.Namespaces, &api.LinuxNamespace{Type: "user"})
+					break
+				}
+			}
 		})
 		return adj, err
 	}
@@ -146,6 +154,12 @@ func TestSecurityThroughNRI(t *testing.T) {
 		_, err = try("sec-nonroot", false, userns)
 		refused(t, err, "inside the container's user namespace")
 		allowed(t, "sec-userns", false, userns)
+		// The host's user namespace joined by path is not one of the pod's.
+		_, err = try("sec-userns", false, func(c *api.Container) {
+			userns(c)
+			c.Linux.Namespaces[len(c.Linux.Namespaces)-1].Path = "/proc/1/ns/user"
+		})
+		refused(t, err, "joins the host's user namespace (/proc/1/ns/user), so uid 0 is the host's root")
 	})
 	t.Run("hostNamespaces", func(t *testing.T) {
 		allowed(t, "sec-hostns", false, nil)
@@ -153,6 +167,9 @@ func TestSecurityThroughNRI(t *testing.T) {
 		refused(t, err, `rule "no-host-namespaces": hostNamespaces: container shares the host's network namespace (hostNetwork)`)
 		_, err = try("sec-hostns", false, func(c *api.Container) { c.Linux.Namespaces = c.Linux.Namespaces[:3] })
 		refused(t, err, "host's ipc namespace (hostIPC)")
+		// runc's own network namespace is the host's, however spelled.
+		_, err = try("sec-hostns", false, func(c *api.Container) { c.Linux.Namespaces[2].Path = "/proc/./self/ns/net" })
+		refused(t, err, "host's network namespace (hostNetwork)")
 	})
 	t.Run("hostPaths", func(t *testing.T) {
 		allowed(t, "sec-hostpath", false, func(c *api.Container) {
@@ -178,7 +195,12 @@ func TestSecurityThroughNRI(t *testing.T) {
 		_, err := try("sec-devices", false, func(c *api.Container) {
 			c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/xnull", Type: "c", Major: 1, Minor: 3}}
 		})
-		refused(t, err, `rule "no-devices": devices: device /dev/xnull (c 1:3) is not in allowedDevices [/dev/fuse]`)
+		refused(t, err, `rule "no-devices": devices: device /dev/xnull (c 1:3) is not in allowedDevices [/dev/fuse (c 10:229)]`)
+		// A disk under the allowed name is what its numbers say it is.
+		_, err = try("sec-devices", false, func(c *api.Container) {
+			c.Linux.Devices = []*api.LinuxDevice{{Path: "/dev/fuse", Type: "b", Major: 8, Minor: 0}}
+		})
+		refused(t, err, `rule "no-devices": devices: device /dev/fuse (b 8:0) is not in allowedDevices [/dev/fuse (c 10:229)]`)
 	})
 	t.Run("sysctls", func(t *testing.T) {
 		allowed(t, "sec-sysctls", false, func(c *api.Container) {

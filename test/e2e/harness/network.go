@@ -31,12 +31,13 @@ func newPodNetwork(dir string) podNetwork {
 	}
 }
 
-// checkPodNetwork reports what a pod network needs and this machine lacks.
-func (t Tools) checkPodNetwork() error {
+// checkPodNetwork reports what a pod network needs and this machine
+// lacks, the CNI plugins looked for in dir.
+func checkPodNetwork(dir string) error {
 	var errs []error
 	for _, p := range CNIPlugins {
-		if !isExecutable(filepath.Join(t.Bin, "cni", p)) {
-			errs = append(errs, fmt.Errorf("missing CNI plugin %s (run `make tools`)", filepath.Join(t.Bin, "cni", p)))
+		if !isExecutable(filepath.Join(dir, p)) {
+			errs = append(errs, fmt.Errorf("missing CNI plugin %s (run `make tools`)", filepath.Join(dir, p)))
 		}
 	}
 	if _, err := exec.LookPath("iptables"); err != nil {

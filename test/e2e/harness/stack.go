@@ -54,13 +54,26 @@ type Options struct {
 	Owner int
 	// PodNetwork gives pods that do not use the host's network one of
 	// their own: a bridge and addresses of the stack's, through the CNI
-	// plugins in Tools.Bin/cni (see podNetwork). Without it only
-	// host-network pods run, as the e2e scenarios' do.
+	// plugins in CNIBinDir, by default Tools.Bin/cni where `make tools`
+	// builds them (see podNetwork). Without it (or a configuration of
+	// one's own in Dir/cni/net.d) only host-network pods run, as the e2e
+	// scenarios' do.
 	PodNetwork bool
 	// RegistryHosts is containerd's registry host configuration directory
 	// (config_path, hosts.toml files per registry), for a mirror; "" for
 	// none, when a pull goes to the (unreachable) registry itself.
 	RegistryHosts string
+	// NRISocket is where containerd serves NRI. Default: SockDir/nri.sock.
+	// A Kubernetes node uses the host's /var/run/nri/nri.sock, where the
+	// DaemonSet's hostPath volume finds it.
+	NRISocket string
+	// SystemdCgroup makes runc manage cgroups through systemd, for a node
+	// whose kubelet uses the systemd cgroup driver. Default: cgroupfs.
+	SystemdCgroup bool
+	// CNIBinDir holds the CNI plugins pods without host networking need.
+	// Default: Dir/cni/bin, which stays empty (pods use the host network).
+	// The network configuration is read from Dir/cni/net.d.
+	CNIBinDir string
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -81,6 +94,7 @@ type State struct {
 	MetricsAddr   string   `json:"metricsAddr,omitempty"`
 	CrictlExe     string   `json:"crictlExe"`
 	Bridge        string   `json:"bridge,omitempty"` // the pod network's bridge, deleted by Cleanup
+	NRISocket     string   `json:"nriSocket,omitempty"`
 }
 
 // Stack is a running private containerd, optionally with specguard attached.
@@ -91,13 +105,16 @@ type Stack struct {
 	CgroupParent string
 	Logf         func(format string, args ...any)
 
-	state      State
-	imports    []string
-	containerd *daemon
-	plugin     *daemon
-	seq        int        // numbers the config files written for crictl
-	network    podNetwork // zero without Options.PodNetwork
-	hosts      string     // Options.RegistryHosts
+	state         State
+	imports       []string
+	nriSocket     string
+	systemdCgroup bool
+	cniBinDir     string
+	containerd    *daemon
+	plugin        *daemon
+	seq           int        // numbers the config files written for crictl
+	network       podNetwork // zero without Options.PodNetwork
+	hosts         string     // Options.RegistryHosts
 }
 
 // Paths inside the stack.
@@ -107,7 +124,7 @@ func (s *Stack) ContainerdLog() string   { return filepath.Join(s.Dir, "containe
 func (s *Stack) SpecguardLog() string    { return filepath.Join(s.Dir, "specguard.log") }
 func (s *Stack) PodLogsDir() string      { return filepath.Join(s.Dir, "pods") }
 func (s *Stack) Socket() string          { return filepath.Join(s.SockDir, "containerd.sock") }
-func (s *Stack) NRISocket() string       { return filepath.Join(s.SockDir, "nri.sock") }
+func (s *Stack) NRISocket() string       { return s.nriSocket }
 func (s *Stack) Endpoint() string        { return "unix://" + s.Socket() }
 func (s *Stack) MetricsAddr() string     { return s.state.MetricsAddr }
 func (s *Stack) statePath() string       { return filepath.Join(s.Dir, "stack.json") }
@@ -122,11 +139,16 @@ func Start(opts Options) (*Stack, error) {
 		return nil, err
 	}
 	if opts.PodNetwork {
-		if err := opts.Tools.checkPodNetwork(); err != nil {
+		dir := opts.CNIBinDir
+		if dir == "" {
+			dir = filepath.Join(opts.Tools.Bin, "cni")
+		}
+		if err := checkPodNetwork(dir); err != nil {
 			return nil, err
 		}
 	}
-	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports, hosts: opts.RegistryHosts}
+	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports, hosts: opts.RegistryHosts,
+		nriSocket: opts.NRISocket, systemdCgroup: opts.SystemdCgroup, cniBinDir: opts.CNIBinDir}
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
 	}
@@ -148,8 +170,17 @@ func Start(opts Options) (*Stack, error) {
 			s.SockDir = "/tmp/sgsock-" + hex.EncodeToString(sum[:4])
 		}
 	}
+	if s.nriSocket == "" {
+		s.nriSocket = filepath.Join(s.SockDir, "nri.sock")
+	}
 	if opts.PodNetwork {
 		s.network = newPodNetwork(s.Dir)
+		if s.cniBinDir == "" {
+			s.cniBinDir = filepath.Join(s.Tools.Bin, "cni")
+		}
+	}
+	if s.cniBinDir == "" {
+		s.cniBinDir = filepath.Join(s.Dir, "cni", "bin")
 	}
 	s.CgroupParent = opts.CgroupParent
 	if s.CgroupParent == "" {
@@ -165,6 +196,7 @@ func Start(opts Options) (*Stack, error) {
 		SpecguardExe:  s.Tools.Specguard,
 		CrictlExe:     s.Tools.Path("crictl"),
 		Bridge:        s.network.Bridge,
+		NRISocket:     s.nriSocket,
 	}
 	for _, d := range []string{s.Dir, s.SockDir, s.PodLogsDir(), filepath.Join(s.Dir, "nri", "plugins"),
 		filepath.Join(s.Dir, "nri", "conf.d"), filepath.Join(s.Dir, "configs")} {
@@ -198,13 +230,6 @@ func (s *Stack) start(archive string) error {
 		}
 	}
 	return s.ImportImage(archive)
-}
-
-func (s *Stack) cniBin() string {
-	if s.network.Bridge != "" {
-		return filepath.Join(s.Tools.Bin, "cni")
-	}
-	return filepath.Join(s.Dir, "cni", "bin")
 }
 
 func (s *Stack) saveState() error {
@@ -254,11 +279,12 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           BinaryName = '{{.Runc}}'
           Root = '{{.RuncRoot}}'
-          SystemdCgroup = false
+          SystemdCgroup = {{.SystemdCgroup}}
     [plugins.'io.containerd.cri.v1.runtime'.cni]
-      # Without a pod network (Options.PodNetwork) pods use the host
-      # network and the directories stay empty.
-      bin_dirs = ['{{.CNIBin}}']
+      # e2e pods use the host network and need no CNI plugin; a pod
+      # network (Options.PodNetwork) or a Kubernetes node puts the plugins
+      # here.
+      bin_dirs = ['{{.CNIBinDir}}']
       conf_dir = '{{.Dir}}/cni/net.d'
 
   [plugins.'io.containerd.grpc.v1.cri']
@@ -294,7 +320,8 @@ func (s *Stack) writeConfigs() error {
 		"Dir":           s.Dir,
 		"NRISocket":     s.NRISocket(),
 		"SockDir":       s.SockDir,
-		"CNIBin":        s.cniBin(),
+		"SystemdCgroup": s.systemdCgroup,
+		"CNIBinDir":     s.cniBinDir,
 		"RegistryHosts": s.hosts,
 	})
 	if err != nil {
