@@ -13,13 +13,13 @@ help: ## list the targets
 build: ## build bin/specguard
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/specguard
 
-test: vet unit integration ## everything CI runs: vet, unit and integration tests (race detector on), then e2e on real containerd
+test: vet unit integration ## everything CI runs: vet, unit and integration tests (race detector on), then e2e and the CRI conformance run on real containerd
 
 vet: ## go vet
 	$(GO) vet ./...
 
 unit: ## unit tests of every package, with the race detector
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -vE '/test/(e2e|integration|cluster)')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -vE '/test/(e2e|integration|cluster|critest)')
 
 integration: ## the built binary against the real NRI runtime half over a socket
 	$(GO) test -race -count=1 ./test/integration/...

@@ -422,11 +422,14 @@ func TestOverlays(t *testing.T) {
 		mode        policy.Mode
 		failure     policy.FailurePolicy
 		hostNetwork bool
+		// What a container whose identity labels contradict its sandbox
+		// gets: refused where the overlay enforces, reported where it audits.
+		identityCheck policy.Mode
 	}{
-		"base":                 {policy.ModeAudit, policy.FailureIgnore, false},
-		"overlays/audit":       {policy.ModeAudit, policy.FailureIgnore, false},
-		"overlays/enforce":     {policy.ModeEnforce, policy.FailureIgnore, false},
-		"overlays/fail-closed": {policy.ModeEnforce, policy.FailureFail, true},
+		"base":                 {policy.ModeAudit, policy.FailureIgnore, false, policy.ModeAudit},
+		"overlays/audit":       {policy.ModeAudit, policy.FailureIgnore, false, policy.ModeAudit},
+		"overlays/enforce":     {policy.ModeEnforce, policy.FailureIgnore, false, policy.ModeEnforce},
+		"overlays/fail-closed": {policy.ModeEnforce, policy.FailureFail, true, policy.ModeEnforce},
 	}
 	for dir, want := range tests {
 		t.Run(dir, func(t *testing.T) {
@@ -471,6 +474,10 @@ func TestOverlays(t *testing.T) {
 			}
 			if p.Mode != want.mode || p.FailurePolicy != want.failure {
 				t.Errorf("policy mode %s failurePolicy %s, want %s %s", p.Mode, p.FailurePolicy, want.mode, want.failure)
+			}
+			if p.Document.Spec.Metadata.IdentityCheck != want.identityCheck || p.Metadata.IdentityCheck != want.identityCheck {
+				t.Errorf("spec.metadata.identityCheck %q (resolved %q), want %q written out", p.Document.Spec.Metadata.IdentityCheck,
+					p.Metadata.IdentityCheck, want.identityCheck)
 			}
 			if !strings.Contains(doc, "metadata:") {
 				t.Error("the policy has no metadata block")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the e2e tests and the demo need: Debian packages (busybox-static
-# for the test image, libseccomp-dev for runc) and the Go tools pinned in
+# Installs what the e2e tests, the CRI conformance run and the demo need:
+# Debian packages (busybox-static for the test images, libseccomp-dev for runc,
+# iptables for the CNI portmap plugin) and the Go tools pinned in
 # test/tools/go.mod, built into _output/tools/bin. Idempotent: a tool is rebuilt
 # only when its binary is missing or its build info no longer matches the pin.
 set -euo pipefail
@@ -22,6 +23,7 @@ declare -A PKG_FILE=(
   [pkg-config]=/usr/bin/pkg-config
   [gcc]=/usr/bin/gcc
   [libc6-dev]=/usr/include/stdio.h
+  [iptables]=/usr/sbin/iptables
 )
 missing=()
 for p in "${!PKG_FILE[@]}"; do
@@ -43,20 +45,30 @@ fi
 
 # --- Go tools --------------------------------------------------------------
 # name | package | module whose version is the pin | build tags | CGO_ENABLED |
-# variable that carries the version string (set with -X, as upstream's Makefiles do)
+# variable that carries the version string (set with -X, as upstream's Makefiles do) |
+# how: "build", or "test" for a package that is a Go test binary (critest is
+# cri-tools' cmd/critest built with `go test -c`, as its Makefile does)
+CNI=github.com/containernetworking/plugins
 TOOLS=(
-  "containerd|github.com/containerd/containerd/v2/cmd/containerd|github.com/containerd/containerd/v2||1|github.com/containerd/containerd/v2/version.Version"
-  "containerd-shim-runc-v2|github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2|github.com/containerd/containerd/v2||1|github.com/containerd/containerd/v2/version.Version"
-  "ctr|github.com/containerd/containerd/v2/cmd/ctr|github.com/containerd/containerd/v2||1|github.com/containerd/containerd/v2/version.Version"
-  "crictl|sigs.k8s.io/cri-tools/cmd/crictl|sigs.k8s.io/cri-tools||0|sigs.k8s.io/cri-tools/pkg/version.Version"
-  "runc|github.com/opencontainers/runc|github.com/opencontainers/runc|seccomp|1|"
+  "containerd|github.com/containerd/containerd/v2/cmd/containerd|github.com/containerd/containerd/v2||1|github.com/containerd/containerd/v2/version.Version|build"
+  "containerd-shim-runc-v2|github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2|github.com/containerd/containerd/v2||1|github.com/containerd/containerd/v2/version.Version|build"
+  "ctr|github.com/containerd/containerd/v2/cmd/ctr|github.com/containerd/containerd/v2||1|github.com/containerd/containerd/v2/version.Version|build"
+  "crictl|sigs.k8s.io/cri-tools/cmd/crictl|sigs.k8s.io/cri-tools||0|sigs.k8s.io/cri-tools/pkg/version.Version|build"
+  "critest|sigs.k8s.io/cri-tools/cmd/critest|sigs.k8s.io/cri-tools||0|sigs.k8s.io/cri-tools/pkg/version.Version|test"
+  "runc|github.com/opencontainers/runc|github.com/opencontainers/runc|seccomp|1||build"
+  "cni/bridge|$CNI/plugins/main/bridge|$CNI||0|$CNI/pkg/utils/buildversion.BuildVersion|build"
+  "cni/host-local|$CNI/plugins/ipam/host-local|$CNI||0|$CNI/pkg/utils/buildversion.BuildVersion|build"
+  "cni/loopback|$CNI/plugins/main/loopback|$CNI||0|$CNI/pkg/utils/buildversion.BuildVersion|build"
+  "cni/portmap|$CNI/plugins/meta/portmap|$CNI||0|$CNI/pkg/utils/buildversion.BuildVersion|build"
 )
 
-mkdir -p "$BIN"
+# The CNI plugins go in their own directory, containerd's CNI bin_dirs: a
+# plugin named "bridge" on the daemons' PATH would shadow iproute2's.
+mkdir -p "$BIN" "$BIN/cni"
 cd "$TOOLS_MOD"
 declare -A PIN=()
 while read -r mod ver; do PIN[$mod]=$ver; done < <(
-  "$GO" list -m -f '{{.Path}} {{.Version}}' github.com/containerd/containerd/v2 sigs.k8s.io/cri-tools github.com/opencontainers/runc)
+  "$GO" list -m -f '{{.Path}} {{.Version}}' github.com/containerd/containerd/v2 sigs.k8s.io/cri-tools github.com/opencontainers/runc "$CNI")
 
 # built_with prints what binary $1 was built from: "VERSION|TAGS|LDFLAGS",
 # VERSION being that of module $2; nothing when the binary is absent.
@@ -71,7 +83,7 @@ built_with() {
 
 total=$(now)
 for entry in "${TOOLS[@]}"; do
-  IFS='|' read -r name pkg mod tags cgo versionvar <<<"$entry"
+  IFS='|' read -r name pkg mod tags cgo versionvar how <<<"$entry"
   ldflags=${versionvar:+-X $versionvar=${PIN[$mod]}}
   want="${PIN[$mod]}|$tags|$ldflags"
   have=$(built_with "$BIN/$name" "$mod")
@@ -81,7 +93,10 @@ for entry in "${TOOLS[@]}"; do
   fi
   t=$(now)
   say "building $name ${PIN[$mod]}${tags:+ (tags: $tags)}${have:+ (was ${have%%|*}, rebuilding)} ..."
-  CGO_ENABLED=$cgo "$GO" build ${tags:+-tags "$tags"} ${ldflags:+-ldflags "$ldflags"} \
+  verb=build
+  [[ $how == test ]] && verb="test -c"
+  # shellcheck disable=SC2086 # verb is one or two words
+  CGO_ENABLED=$cgo "$GO" $verb ${tags:+-tags "$tags"} ${ldflags:+-ldflags "$ldflags"} \
     -o "$BIN/$name" "$pkg"
   say "built $name in $(took "$t")"
 done

@@ -8,7 +8,8 @@ import (
 	"github.com/specguard/specguard/pkg/restarts"
 )
 
-// AuditRecord is one decision that changed or refused something.
+// AuditRecord is one decision that changed or refused something, or for
+// which an audit-mode rule reported something.
 type AuditRecord struct {
 	Pod          string              `json:"pod"`
 	PodUID       string              `json:"podUID"`
@@ -21,6 +22,7 @@ type AuditRecord struct {
 	Rules        []string            `json:"rules,omitempty"`
 	Trace        []engine.TraceEntry `json:"trace,omitempty"`
 	Violations   []engine.Violation  `json:"violations,omitempty"`
+	Additions    []engine.Violation  `json:"additions,omitempty"`
 }
 
 // countDecision feeds the metrics; it is cheap and runs before the reply,
@@ -38,7 +40,10 @@ func (p *Plugin) countDecision(d *engine.Decision) {
 
 // logDecision logs a decision once and hands it to the audit trail.
 // Decisions that changed nothing beyond the built-in metadata are logged
-// at debug only. The info line names the rules that acted; the trace (what
+// at debug only, and so are those for which audit-mode rules report only
+// additions (what enforce would add where the container has nothing): a
+// rule adding env to every container would otherwise log every container
+// (issue 20). The info line names the rules that acted; the trace (what
 // each rule did to each field) goes to the audit trail, and into the line
 // at debug level: formatting it is the costliest part of a request, more
 // than the decision (issue 8). The plugin runs this after the reply.
@@ -50,13 +55,24 @@ func (p *Plugin) logDecision(pod *api.PodSandbox, c *api.Container, a restarts.A
 	debug := p.cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel)
 	if !eventful {
 		if debug {
-			p.cfg.Log.WithFields(fields).Debug("container created with recomputed metadata")
+			msg := "container created with recomputed metadata"
+			if len(d.Additions) > 0 {
+				fields["additions"] = d.Additions
+				msg = "container created; audit-mode rules would only add"
+			}
+			p.cfg.Log.WithFields(fields).Debug(msg)
+		}
+		if len(d.Additions) > 0 {
+			p.audit(pod, c, a, d)
 		}
 		return
 	}
 	fields["rules"] = d.Rules
 	if debug {
 		fields["trace"] = d.Trace
+		if len(d.Additions) > 0 {
+			fields["additions"] = d.Additions
+		}
 	}
 	switch {
 	case !d.Allowed:
@@ -68,11 +84,17 @@ func (p *Plugin) logDecision(pod *api.PodSandbox, c *api.Container, a restarts.A
 	default:
 		p.cfg.Log.WithFields(fields).Info("container adjusted")
 	}
-	if p.cfg.Audit != nil {
-		p.cfg.Audit(AuditRecord{
-			Pod: podRef, PodUID: pod.GetUid(), Container: c.GetName(), ContainerID: c.GetId(),
-			Allowed: d.Allowed, Reason: d.Reason, RestartCount: a.Count, CountSource: a.Source,
-			Rules: d.Rules, Trace: d.Trace, Violations: d.Violations,
-		})
+	p.audit(pod, c, a, d)
+}
+
+// audit hands a decision to the audit trail, if there is one.
+func (p *Plugin) audit(pod *api.PodSandbox, c *api.Container, a restarts.Assignment, d *engine.Decision) {
+	if p.cfg.Audit == nil {
+		return
 	}
+	p.cfg.Audit(AuditRecord{
+		Pod: pod.GetNamespace() + "/" + pod.GetName(), PodUID: pod.GetUid(), Container: c.GetName(), ContainerID: c.GetId(),
+		Allowed: d.Allowed, Reason: d.Reason, RestartCount: a.Count, CountSource: a.Source,
+		Rules: d.Rules, Trace: d.Trace, Violations: d.Violations, Additions: d.Additions,
+	})
 }

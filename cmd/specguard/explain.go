@@ -17,13 +17,16 @@ import (
 	"github.com/specguard/specguard/pkg/restarts"
 )
 
-// explanation is the contract's `explain -o json` object.
+// explanation is the contract's `explain -o json` object, plus
+// "additions": what audit-mode rules would add where the container has
+// nothing (kept apart from the findings in "violations").
 type explanation struct {
 	Allowed    bool                `json:"allowed"`
 	Reason     string              `json:"reason"`
 	Adjustment json.RawMessage     `json:"adjustment"`
 	Trace      []engine.TraceEntry `json:"trace"`
 	Violations []engine.Violation  `json:"violations"`
+	Additions  []engine.Violation  `json:"additions"`
 }
 
 func explainCmd(args []string, stdout, stderr io.Writer) int {
@@ -117,7 +120,8 @@ func readRequest(path string) (*api.PodSandbox, *api.Container, error) {
 
 func writeExplanationJSON(w io.Writer, d *engine.Decision) error {
 	out := explanation{Allowed: d.Allowed, Reason: d.Reason, Trace: d.Trace,
-		Violations: append(append([]engine.Violation{}, d.Refusals...), d.Violations...)}
+		Violations: append(append([]engine.Violation{}, d.Refusals...), d.Violations...),
+		Additions:  append([]engine.Violation{}, d.Additions...)}
 	out.Adjustment = json.RawMessage("{}")
 	if d.Adjustment != nil {
 		b, err := protojson.Marshal(d.Adjustment)
@@ -155,6 +159,12 @@ func writeExplanationText(w io.Writer, pod *api.PodSandbox, c *api.Container, d 
 		}
 		if d.ViolationsOmitted > 0 {
 			fmt.Fprintf(w, "  and %d more (a decision keeps the first %d)\n", d.ViolationsOmitted, engine.MaxFindings)
+		}
+	}
+	if len(d.Additions) > 0 {
+		fmt.Fprintln(w, "\naudit additions (what enforce would add; nothing changed for these):")
+		for _, v := range d.Additions {
+			fmt.Fprintf(w, "  %s: %s\n", v.Rule, v.Message)
 		}
 	}
 	if d.Adjustment != nil {

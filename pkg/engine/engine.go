@@ -38,6 +38,7 @@ type TraceEntry struct {
 }
 
 // Violation is a finding: a refusal in enforce mode, a report in audit.
+// An audit-mode addition has the same shape.
 type Violation struct {
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
@@ -49,7 +50,8 @@ type Decision struct {
 	Reason     string // why the container is refused, when it is
 	Adjustment *api.ContainerAdjustment
 	Trace      []TraceEntry
-	Violations []Violation // audit-mode findings
+	Violations []Violation // audit-mode findings: what enforce would refuse or change of the container's own
+	Additions  []Violation // audit-mode additions: what enforce would add that the container lacks
 	Refusals   []Violation // enforce-mode findings that refuse
 	// Findings beyond MaxFindings of each kind are counted, not kept:
 	// a pod with thousands of denied binds is refused as surely by the
@@ -66,6 +68,15 @@ type Decision struct {
 const (
 	RuleMetadata = "metadata"
 	RuleIdentity = "identity"
+)
+
+// Trace actions of audit-mode reports, also the action label of
+// specguard_rule_actions_total: a finding (what enforce would refuse, or
+// change of what the container has or asked for) and an addition (what
+// enforce would add where the container has nothing).
+const (
+	ActionAudit    = "audit"
+	ActionAuditAdd = "audit-add"
 )
 
 // PodLogDir is the pod's log directory: the one containerd reports for the
@@ -186,14 +197,45 @@ func (x *decider) refuse(rule string, mode policy.Mode, msg string) {
 	if x.omitFinding(mode) {
 		return
 	}
-	v := Violation{Rule: rule, Message: msg}
 	if mode == policy.ModeAudit {
-		x.d.Violations = append(x.d.Violations, v)
-		x.trace(rule, "", "audit", msg)
+		x.finding(rule, "", msg)
 		return
 	}
-	x.d.Refusals = append(x.d.Refusals, v)
+	x.d.Refusals = append(x.d.Refusals, Violation{Rule: rule, Message: msg})
 	x.trace(rule, "", "refuse", msg)
+}
+
+// An audit-mode rule reports what enforce would do, as one of two kinds.
+// A finding is what enforce would refuse, or a change to what the
+// container has: its env, annotations, resources, rlimits, its seccomp
+// profile, a mount it has, or a value clamped into bounds. It goes to
+// specguard.io/violations and the info log. An addition is what enforce
+// would add where the container has nothing (an env variable, an
+// annotation, a default, a mask): it goes only to the trace (audit trail,
+// debug log) and the metrics, so that a rule adding env to every container
+// does not bury the findings (issue 20).
+func (x *decider) finding(rule, field, msg string) {
+	if len(x.d.Violations) >= MaxFindings {
+		x.d.ViolationsOmitted++
+		return
+	}
+	x.d.Violations = append(x.d.Violations, Violation{Rule: rule, Message: msg})
+	x.trace(rule, field, ActionAudit, msg)
+}
+
+func (x *decider) addition(rule, field, msg string) {
+	x.d.Additions = append(x.d.Additions, Violation{Rule: rule, Message: msg})
+	x.trace(rule, field, ActionAuditAdd, msg)
+}
+
+// auditChange reports an audit-mode change as a finding when it replaces a
+// value the container has, else as an addition.
+func (x *decider) auditChange(rule, field string, hasOwn bool, msg string) {
+	if hasOwn {
+		x.finding(rule, field, msg)
+		return
+	}
+	x.addition(rule, field, msg)
 }
 
 func (x *decider) markChanged(r *policy.Rule) {
@@ -236,30 +278,54 @@ func (x *decider) metadata() {
 		x.adj.AddAnnotation(annotations.QOSClass, string(x.d.QOSClass))
 		x.trace(RuleMetadata, "annotations["+annotations.QOSClass+"]", "set", string(x.d.QOSClass))
 	}
+	if m.IdentityCheck != policy.ModeOff {
+		x.checkIdentity(m.IdentityCheck)
+	}
 	if m.Identity {
 		x.identity()
 	}
 }
 
-// identity mirrors the sandbox's identity into OCI annotations and catches
-// container labels that contradict it. Labels cannot be changed through
-// NRI, so a contradiction is refused (or reported in audit mode) rather
-// than corrected: a container claiming another pod's identity would fool
-// log shippers and metrics that read its labels.
-func (x *decider) identity() {
-	pod, c := x.req.Pod, x.req.Container
-	want := [...]struct{ key, value string }{
+// identityOf is what the kubelet's identity labels of c must say: the
+// sandbox's name, namespace and UID and the container's CRI name.
+func identityOf(pod *api.PodSandbox, c *api.Container) [4][2]string {
+	return [4][2]string{
 		{kubelet.PodNameLabel, pod.GetName()},
 		{kubelet.PodNamespaceLabel, pod.GetNamespace()},
 		{kubelet.PodUIDLabel, pod.GetUid()},
 		{kubelet.ContainerNameLabel, c.GetName()},
 	}
-	for _, w := range want {
-		if got, ok := c.GetLabels()[w.key]; ok && got != w.value {
-			x.refuse(RuleIdentity, x.p.Mode, fmt.Sprintf("container label %s=%q contradicts its sandbox (%q) (pod: %q, container: %s)",
-				w.key, clip(got), clip(w.value), podRef(pod), c.GetName()))
+}
+
+// checkIdentity catches container labels that contradict the sandbox.
+// Labels cannot be changed through NRI, so a contradiction is refused
+// (enforce) or reported (audit), never corrected. Whatever the mode,
+// specguard matches rules, renders templates and writes annotations from
+// the sandbox, so spoofed labels change nothing specguard does; what is
+// at stake is log shippers and metrics that read the labels. The CRI
+// allows such labels (critest sends them) and the kubelet never does, so
+// refusing them is the policy's choice.
+func (x *decider) checkIdentity(mode policy.Mode) {
+	pod, c := x.req.Pod, x.req.Container
+	labels := c.GetLabels()
+	if len(labels) == 0 {
+		return
+	}
+	for _, w := range identityOf(pod, c) {
+		if got, ok := labels[w[0]]; ok && got != w[1] {
+			x.refuse(RuleIdentity, mode, fmt.Sprintf("container label %s=%q contradicts its sandbox (%q) (pod: %q, container: %s)",
+				w[0], clip(got), clip(w[1]), podRef(pod), c.GetName()))
 		}
-		x.adj.AddAnnotation(w.key, w.value)
+	}
+}
+
+// identity mirrors the sandbox's identity into OCI annotations for
+// OCI-level consumers (hooks, runc, audit tools), whatever the container's
+// labels say.
+func (x *decider) identity() {
+	pod, c := x.req.Pod, x.req.Container
+	for _, w := range identityOf(pod, c) {
+		x.adj.AddAnnotation(w[0], w[1])
 	}
 	x.trace(RuleIdentity, "annotations[io.kubernetes.*]", "set", podRef(pod)+"/"+c.GetName())
 }
@@ -351,8 +417,11 @@ func (x *decider) applyEnv(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			if cur, ok := envOf(x.req.Container, t.Name); !ok || cur != v {
-				x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set env " + t.Name + "=" + clip(v)})
+			switch cur, ok := envOf(x.req.Container, t.Name); {
+			case !ok:
+				x.addition(r.Name, t.Field, "would set env "+t.Name+"="+clip(v))
+			case cur != v:
+				x.finding(r.Name, t.Field, "would change env "+t.Name+" from "+strconv.Quote(clip(cur))+" to "+strconv.Quote(clip(v)))
 			}
 			continue
 		}
@@ -387,7 +456,12 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set annotation " + t.Name + "=" + clip(v)})
+			switch cur, ok := x.req.Container.GetAnnotations()[t.Name]; {
+			case !ok:
+				x.addition(r.Name, t.Field, "would set annotation "+t.Name+"="+clip(v))
+			case cur != v:
+				x.finding(r.Name, t.Field, "would change annotation "+t.Name+" from "+strconv.Quote(clip(cur))+" to "+strconv.Quote(clip(v)))
+			}
 			continue
 		}
 		x.adj.AddAnnotation(t.Name, v)
@@ -399,7 +473,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would remove annotation " + k})
+			x.finding(r.Name, "annotations["+k+"]", "would remove annotation "+k)
 			continue
 		}
 		x.adj.RemoveAnnotation(k)

@@ -318,9 +318,14 @@ func TestRules(t *testing.T) {
 				if d.Adjustment.GetLinux() != nil {
 					t.Errorf("audit adjusted linux: %v", d.Adjustment.GetLinux())
 				}
+				// The refusal enforce would make is a finding; the env it
+				// would add is an addition, kept out of the annotation.
 				v, _ := annotation(d, "specguard.io/violations")
-				if !strings.Contains(v, "watch: would set env A=1") || !strings.Contains(v, "watch: resources.memory.limit: 2Gi exceeds max 1Gi") {
+				if v != "watch: resources.memory.limit: 2Gi exceeds max 1Gi" {
 					t.Errorf("violations = %q", v)
+				}
+				if len(d.Additions) != 1 || d.Additions[0] != (Violation{Rule: "watch", Message: "would set env A=1"}) {
+					t.Errorf("additions = %v", d.Additions)
 				}
 			},
 		},

@@ -201,8 +201,10 @@ func (x *decider) applyResources(r *policy.Rule) {
 			if st.valSet {
 				from = formatValue(f, st.val)
 			}
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name,
-				Message: fmt.Sprintf("would %s %s from %s to %s", action, name, from, formatValue(f, v))})
+			// A default, or the pod's own override within bounds, fills in;
+			// a clamp, or a set replacing the container's value, changes.
+			own := action == "clamp" || action == "override-clamped" || (action == "set" && st.origSet && v != st.orig)
+			x.auditChange(r.Name, name, own, fmt.Sprintf("would %s %s from %s to %s", action, name, from, formatValue(f, v)))
 			continue
 		}
 		st.val, st.valSet, st.rule = v, true, r
@@ -219,7 +221,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			return
 		}
 		if audit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set " + field + " to " + v})
+			x.auditChange(r.Name, field, st.orig != "" && st.orig != v, "would set "+field+" to "+v)
 			return
 		}
 		st.val, st.rule = v, r
@@ -259,7 +261,8 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			continue
 		}
 		if audit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: fmt.Sprintf("would %s %s to %d", action, field, v)})
+			x.auditChange(r.Name, field, action == "clamp" || (st.origSet && v != st.orig),
+				fmt.Sprintf("would %s %s to %d", action, field, v))
 			continue
 		}
 		st.val, st.rule = v, r
@@ -272,7 +275,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 		}
 		val := fmt.Sprintf("soft=%d hard=%d", rl.Soft, rl.Hard)
 		if audit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set rlimit " + rl.Type + " " + val})
+			x.auditChange(r.Name, "resources.rlimits["+rl.Type+"]", x.ownRlimitDiffers(rl), "would set rlimit "+rl.Type+" "+val)
 			continue
 		}
 		x.setRlimit(rlimitState{typ: rl.Type, hard: rl.Hard, soft: rl.Soft, rule: r})
@@ -284,12 +287,25 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 			continue
 		}
 		if audit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would set unified " + kv.Key + "=" + kv.Value})
+			cur, ok := x.res.origUnified[kv.Key]
+			own := ok && cur != kv.Value
+			x.auditChange(r.Name, "resources.unified["+kv.Key+"]", own, "would set unified "+kv.Key+"="+kv.Value)
 			continue
 		}
 		x.setUnified(unifiedState{key: kv.Key, val: kv.Value, rule: r})
 		x.trace(r.Name, "resources.unified["+kv.Key+"]", "set", kv.Value)
 	}
+}
+
+// ownRlimitDiffers reports whether the container came with an rlimit of
+// rl's type set to other values.
+func (x *decider) ownRlimitDiffers(rl policy.Rlimit) bool {
+	for _, o := range x.res.origRlimits {
+		if o.GetType() == rl.Type {
+			return o.GetHard() != rl.Hard || o.GetSoft() != rl.Soft
+		}
+	}
+	return false
 }
 
 func (x *decider) currentRlimit(typ string) *rlimitState {

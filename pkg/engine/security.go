@@ -703,7 +703,8 @@ func (x *decider) checkSeccomp(r *policy.Rule, c *api.Container) {
 			return // an earlier rule injected it
 		}
 		if r.Mode == policy.ModeAudit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would inject the runtime's default seccomp profile (container runs Unconfined)"})
+			// A finding: it replaces the profile the container runs with.
+			x.finding(r.Name, "linux.seccompPolicy", "would inject the runtime's default seccomp profile (container runs Unconfined)")
 			return
 		}
 		prof, err := RuntimeDefaultSeccomp()
@@ -756,13 +757,23 @@ func (x *decider) maskPaths(r *policy.Rule) {
 			continue
 		}
 		if r.Mode == policy.ModeAudit {
-			x.d.Violations = append(x.d.Violations, Violation{Rule: r.Name, Message: "would mask " + m.Destination})
+			// Masking over a mount of the container's own hides it: a finding.
+			x.auditChange(r.Name, "mounts["+m.Destination+"]", hasMount(x.req.Container, m.Destination), "would mask "+m.Destination)
 			continue
 		}
 		x.adj.AddMount(m)
 		x.trace(r.Name, "mounts["+m.Destination+"]", "mask", m.Source+" ("+strings.Join(m.Options, ",")+")")
 		x.markChanged(r)
 	}
+}
+
+func hasMount(c *api.Container, dest string) bool {
+	for _, m := range c.GetMounts() {
+		if path.Clean(m.GetDestination()) == dest {
+			return true
+		}
+	}
+	return false
 }
 
 func hasAdjustedMount(adj *api.ContainerAdjustment, dest string) bool {

@@ -48,6 +48,9 @@ type Policy struct {
 // MetadataSwitches are the built-in recomputations, resolved.
 type MetadataSwitches struct {
 	RestartCount, LogPath, Identity, QOSClass bool
+	// IdentityCheck is what a container whose identity labels contradict
+	// its sandbox gets: refused (enforce), reported (audit) or nothing (off).
+	IdentityCheck Mode
 }
 
 // Field names a bounded numeric value a rule can constrain.
@@ -261,6 +264,11 @@ func compile(doc *Document) (*Policy, []FieldError) {
 		RestartCount: on(s.Metadata.RestartCount), LogPath: on(s.Metadata.LogPath),
 		Identity: on(s.Metadata.Identity), QOSClass: on(s.Metadata.QOSClass),
 	}
+	checkDefault := p.Mode
+	if !p.Metadata.Identity {
+		checkDefault = ModeOff
+	}
+	p.Metadata.IdentityCheck = compileMode(&e, "spec.metadata.identityCheck", s.Metadata.IdentityCheck, checkDefault)
 	if s.Validation != nil {
 		p.Validation = compileValidation(&e, s.Validation, p.Mode)
 	}

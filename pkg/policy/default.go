@@ -1,7 +1,10 @@
 package policy
 
 // DefaultYAML is the built-in policy used when `specguard run` has no
-// --config: the kubelet metadata recomputation, no rules.
+// --config: the kubelet metadata recomputation, no rules. It refuses
+// nothing a runtime accepts: container labels that contradict their
+// sandbox are legal CRI (critest sends them) and are reported, not refused;
+// the mirrored annotations carry the sandbox's identity either way.
 const DefaultYAML = `apiVersion: specguard.io/v1alpha1
 kind: Policy
 spec:
@@ -11,6 +14,7 @@ spec:
     restartCount: true
     logPath: true
     identity: true
+    identityCheck: audit
     qosClass: true
 `
 

@@ -56,12 +56,16 @@ type Node struct {
 }
 
 // Metadata switches the built-in kubelet recomputation; each is on unless
-// set to false.
+// set to false. IdentityCheck says what to do with a container whose
+// identity labels contradict its sandbox: refuse it (enforce), report it
+// (audit) or nothing (off); unset, it follows spec.mode while identity is
+// on and is off while identity is false, as before it existed.
 type Metadata struct {
-	RestartCount *bool `json:"restartCount,omitempty"`
-	LogPath      *bool `json:"logPath,omitempty"`
-	Identity     *bool `json:"identity,omitempty"`
-	QOSClass     *bool `json:"qosClass,omitempty"`
+	RestartCount  *bool `json:"restartCount,omitempty"`
+	LogPath       *bool `json:"logPath,omitempty"`
+	Identity      *bool `json:"identity,omitempty"`
+	IdentityCheck Mode  `json:"identityCheck,omitempty"`
+	QOSClass      *bool `json:"qosClass,omitempty"`
 }
 
 type RuleSpec struct {

@@ -64,7 +64,10 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
-// A container whose kubelet labels contradict its sandbox is refused.
+// A container whose kubelet labels contradict its sandbox is refused where
+// the identity check is enforced (here: spec.metadata.identityCheck unset,
+// following the policy's enforce mode). The built-in default only reports
+// it; make critest covers that (critest sends such labels).
 func TestIdentitySpoofing(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	startPlugin(t, s, metadataPolicy)

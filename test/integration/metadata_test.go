@@ -49,13 +49,109 @@ func TestMetadataOnEveryContainer(t *testing.T) {
 	}
 }
 
-func TestIdentitySpoofIsRefused(t *testing.T) {
+// TestIdentityModes: a container whose kubelet labels contradict its
+// sandbox (as critest's "preserving container attributes" sends) is
+// admitted under the built-in default policy and the audit overlay, with
+// the finding reported, and refused under the shipped enforcing policy. In
+// every case specguard goes by the sandbox: the annotations it writes
+// carry the sandbox's identity and the rules that apply are the
+// sandbox's namespace's.
+func TestIdentityModes(t *testing.T) {
+	spoof := func(c *api.Container) {
+		c.Labels["io.kubernetes.pod.name"] = "fake-pod-name"
+		c.Labels["io.kubernetes.pod.namespace"] = "team-fake"
+		c.Labels["io.kubernetes.pod.uid"] = "fake-uid"
+	}
+	cases := map[string]struct {
+		policy   string // a policy file; "" for the built-in default, "inline" for identityCheck: off
+		honest   bool   // labels that agree with the sandbox
+		refused  bool
+		reported bool
+	}{
+		"built-in default reports":      {policy: "", reported: true},
+		"audit overlay reports":         {policy: "../../deploy/overlays/audit/policy.yaml", reported: true},
+		"deploy/policy.yaml refuses":    {policy: "../../deploy/policy.yaml", refused: true},
+		"enforce overlay refuses":       {policy: "../../deploy/overlays/enforce/policy.yaml", refused: true},
+		"identityCheck off admits":      {policy: "inline"},
+		"honest labels, enforce admits": {policy: "../../deploy/policy.yaml", honest: true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := newRuntime(t)
+			var args []string
+			switch c.policy {
+			case "":
+			case "inline":
+				args = []string{"--config", writePolicy(t, r.dir, "  mode: enforce\n  metadata: {identityCheck: off}\n")}
+			default:
+				args = []string{"--config", c.policy}
+			}
+			mutate := spoof
+			if c.honest {
+				mutate = nil
+			}
+			p := r.startPlugin(args...)
+			pod := r.addPod("web-0", "shop", "uid-1", nil)
+			_, adj, err := r.create(pod, "app", mutate)
+			if c.refused {
+				for _, w := range []string{`rule "identity": container label io.kubernetes.pod.name="fake-pod-name" contradicts its sandbox ("web-0")`,
+					`io.kubernetes.pod.namespace="team-fake" contradicts its sandbox ("shop")`, `io.kubernetes.pod.uid="fake-uid"`} {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Fatalf("err = %v, want a refusal saying %s", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			want := map[string]string{"io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": "shop",
+				"io.kubernetes.pod.uid": "uid-1", "io.kubernetes.container.name": "app"}
+			for k, v := range want {
+				if got := adj.GetAnnotations()[k]; got != v {
+					t.Errorf("annotation %s = %q, want the sandbox's %q", k, got, v)
+				}
+			}
+			v, ok := adj.GetAnnotations()["specguard.io/violations"]
+			if c.reported != ok || (ok && !strings.Contains(v, `identity: container label io.kubernetes.pod.namespace="team-fake" contradicts its sandbox ("shop")`)) {
+				t.Errorf("specguard.io/violations = %q (present %v), want reported = %v", v, ok, c.reported)
+			}
+			if c.reported {
+				waitLog(t, p, "container adjusted with audit findings")
+			}
+		})
+	}
+}
+
+// TestIdentityRulesFollowTheSandbox: a rule for the namespace the labels
+// claim does not apply; the sandbox's does, with the sandbox's values.
+func TestIdentityRulesFollowTheSandbox(t *testing.T) {
 	r := newRuntime(t)
-	r.startPlugin()
+	r.startPlugin("--config", writePolicy(t, r.dir, `  metadata: {identityCheck: audit}
+  rules:
+  - name: shop
+    match: {namespaces: [shop]}
+    env: [{name: WHO, value: "{{ .Pod.Namespace }}/{{ .Pod.Name }}/{{ .Pod.UID }}"}]
+  - name: claimed
+    match: {namespaces: [kube-system]}
+    env: [{name: CLAIMED, value: "1"}]
+`))
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
-	_, _, err := r.create(pod, "app", func(c *api.Container) { c.Labels["io.kubernetes.pod.namespace"] = "kube-system" })
-	if err == nil || !strings.Contains(err.Error(), `io.kubernetes.pod.namespace="kube-system" contradicts its sandbox`) {
-		t.Fatalf("spoofed labels: err = %v", err)
+	_, adj, err := r.create(pod, "app", func(c *api.Container) {
+		c.Labels["io.kubernetes.pod.name"] = "etcd-0"
+		c.Labels["io.kubernetes.pod.namespace"] = "kube-system"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := envValue(adj, "WHO"); got != "shop/web-0/uid-1" {
+		t.Errorf("WHO = %q, want the sandbox's shop/web-0/uid-1", got)
+	}
+	if got, ok := envValue(adj, "CLAIMED"); ok {
+		t.Errorf("the claimed namespace's rule applied: CLAIMED=%q", got)
+	}
+	if got := adj.GetAnnotations()["specguard.io/rules"]; got != "shop" {
+		t.Errorf("specguard.io/rules = %q, want shop", got)
 	}
 }
 

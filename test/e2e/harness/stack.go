@@ -52,6 +52,17 @@ type Options struct {
 	// Owner is the pid whose death makes the stack stale (see SweepStale);
 	// 0 for a stack meant to outlive its starter, like the demo's.
 	Owner int
+	// PodNetwork gives pods that do not use the host's network one of
+	// their own: a bridge and addresses of the stack's, through the CNI
+	// plugins in CNIBinDir, by default Tools.Bin/cni where `make tools`
+	// builds them (see podNetwork). Without it (or a configuration of
+	// one's own in Dir/cni/net.d) only host-network pods run, as the e2e
+	// scenarios' do.
+	PodNetwork bool
+	// RegistryHosts is containerd's registry host configuration directory
+	// (config_path, hosts.toml files per registry), for a mirror; "" for
+	// none, when a pull goes to the (unreachable) registry itself.
+	RegistryHosts string
 	// NRISocket is where containerd serves NRI. Default: SockDir/nri.sock.
 	// A Kubernetes node uses the host's /var/run/nri/nri.sock, where the
 	// DaemonSet's hostPath volume finds it.
@@ -82,6 +93,7 @@ type State struct {
 	SpecguardArgs []string `json:"specguardArgs,omitempty"`
 	MetricsAddr   string   `json:"metricsAddr,omitempty"`
 	CrictlExe     string   `json:"crictlExe"`
+	Bridge        string   `json:"bridge,omitempty"` // the pod network's bridge, deleted by Cleanup
 	NRISocket     string   `json:"nriSocket,omitempty"`
 }
 
@@ -100,7 +112,9 @@ type Stack struct {
 	cniBinDir     string
 	containerd    *daemon
 	plugin        *daemon
-	seq           int // numbers the config files written for crictl
+	seq           int        // numbers the config files written for crictl
+	network       podNetwork // zero without Options.PodNetwork
+	hosts         string     // Options.RegistryHosts
 }
 
 // Paths inside the stack.
@@ -124,7 +138,16 @@ func Start(opts Options) (*Stack, error) {
 	if err := opts.Tools.Check(); err != nil {
 		return nil, err
 	}
-	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports,
+	if opts.PodNetwork {
+		dir := opts.CNIBinDir
+		if dir == "" {
+			dir = filepath.Join(opts.Tools.Bin, "cni")
+		}
+		if err := checkPodNetwork(dir); err != nil {
+			return nil, err
+		}
+	}
+	s := &Stack{Tools: opts.Tools, Logf: opts.Logf, imports: opts.Imports, hosts: opts.RegistryHosts,
 		nriSocket: opts.NRISocket, systemdCgroup: opts.SystemdCgroup, cniBinDir: opts.CNIBinDir}
 	if s.Logf == nil {
 		s.Logf = func(string, ...any) {}
@@ -150,6 +173,12 @@ func Start(opts Options) (*Stack, error) {
 	if s.nriSocket == "" {
 		s.nriSocket = filepath.Join(s.SockDir, "nri.sock")
 	}
+	if opts.PodNetwork {
+		s.network = newPodNetwork(s.Dir)
+		if s.cniBinDir == "" {
+			s.cniBinDir = filepath.Join(s.Tools.Bin, "cni")
+		}
+	}
 	if s.cniBinDir == "" {
 		s.cniBinDir = filepath.Join(s.Dir, "cni", "bin")
 	}
@@ -166,6 +195,7 @@ func Start(opts Options) (*Stack, error) {
 		ShimExe:       s.Tools.Path("containerd-shim-runc-v2"),
 		SpecguardExe:  s.Tools.Specguard,
 		CrictlExe:     s.Tools.Path("crictl"),
+		Bridge:        s.network.Bridge,
 		NRISocket:     s.nriSocket,
 	}
 	for _, d := range []string{s.Dir, s.SockDir, s.PodLogsDir(), filepath.Join(s.Dir, "nri", "plugins"),
@@ -231,11 +261,17 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
     snapshotter = 'overlayfs'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = '{{.Image}}'
+{{- if .RegistryHosts}}
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = '{{.RegistryHosts}}'
+{{- end}}
 
   [plugins.'io.containerd.cri.v1.runtime']
     # Without CAP_SYS_RESOURCE nothing may lower oom_score_adj below
     # containerd's own: clamp instead of failing the container.
     restrict_oom_score_adj = true
+    # Network namespaces inside the stack, so that cleanup finds them.
+    netns_mounts_under_state_dir = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd]
       default_runtime_name = 'runc'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -245,8 +281,9 @@ imports = [{{range $i, $f := .Imports}}{{if $i}}, {{end}}'{{$f}}'{{end}}]
           Root = '{{.RuncRoot}}'
           SystemdCgroup = {{.SystemdCgroup}}
     [plugins.'io.containerd.cri.v1.runtime'.cni]
-      # e2e pods use the host network and need no CNI plugin; a Kubernetes
-      # node installs the bridge plugins here.
+      # e2e pods use the host network and need no CNI plugin; a pod
+      # network (Options.PodNetwork) or a Kubernetes node puts the plugins
+      # here.
       bin_dirs = ['{{.CNIBinDir}}']
       conf_dir = '{{.Dir}}/cni/net.d'
 
@@ -285,9 +322,15 @@ func (s *Stack) writeConfigs() error {
 		"SockDir":       s.SockDir,
 		"SystemdCgroup": s.systemdCgroup,
 		"CNIBinDir":     s.cniBinDir,
+		"RegistryHosts": s.hosts,
 	})
 	if err != nil {
 		return err
+	}
+	if s.network.Bridge != "" {
+		if err := s.writeCNIConfig(); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(s.ConfigPath(), []byte(b.String()), 0o644); err != nil {
 		return err
@@ -521,6 +564,9 @@ func Cleanup(dir string, logf func(string, ...any)) error {
 	if err := removeCgroup(st.CgroupParent); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeBridge(st.Bridge); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the state file so that a later cleanup can finish the job.
 		return fmt.Errorf("cleanup of %s incomplete: %w", st.Dir, err)
@@ -614,6 +660,11 @@ func Leftovers(st State) string {
 	for _, d := range []string{st.Dir, st.SockDir} {
 		if _, err := os.Stat(d); err == nil {
 			left = append(left, "directory "+d)
+		}
+	}
+	if st.Bridge != "" {
+		if _, err := net.InterfaceByName(st.Bridge); err == nil {
+			left = append(left, "bridge "+st.Bridge)
 		}
 	}
 	return strings.Join(left, "; ")
