@@ -631,9 +631,12 @@ func (c *cluster) uninstall() {
 		c.t.Fatal(err)
 	}
 	// The admission policies went with it, and no longer decide.
-	if out := c.kubectl("get", "validatingadmissionpolicies,validatingadmissionpolicybindings",
-		"-l", "app.kubernetes.io/name=specguard", "-o", "name"); strings.TrimSpace(out) != "" {
-		c.t.Errorf("admission policies left after kubectl delete -k:\n%s", out)
+	for _, name := range []string{tolerationPolicy, subPathPolicy} {
+		for _, kind := range []string{"validatingadmissionpolicy", "validatingadmissionpolicybinding"} {
+			if out, err := c.n.Kubectl("get", kind, name, "-o", "name"); err == nil || !strings.Contains(err.Error(), "NotFound") {
+				c.t.Errorf("%s %s after kubectl delete -k: %q %v, want NotFound", kind, name, out, err)
+			}
+		}
 	}
 	c.admitted(strings.Replace(podManifest("after-uninstall-tolerated", "sleep 3600", ""), "  namespace: "+testNS+"\n",
 		"  namespace: "+testNS+"\n  annotations: {"+toleration+": \"true\"}\n", 1))
