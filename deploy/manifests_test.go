@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,10 +48,13 @@ type objects struct {
 	configMaps      []*corev1.ConfigMap
 	services        []*corev1.Service
 	daemonSets      []*appsv1.DaemonSet
+	policies        []*admissionv1.ValidatingAdmissionPolicy
+	bindings        []*admissionv1.ValidatingAdmissionPolicyBinding
 }
 
 func (o *objects) count() int {
-	return len(o.namespaces) + len(o.quotas) + len(o.serviceAccounts) + len(o.configMaps) + len(o.services) + len(o.daemonSets)
+	return len(o.namespaces) + len(o.quotas) + len(o.serviceAccounts) + len(o.configMaps) + len(o.services) + len(o.daemonSets) +
+		len(o.policies) + len(o.bindings)
 }
 
 func (o *objects) meta() []*metav1.ObjectMeta {
@@ -113,6 +117,12 @@ func decodeStrict(name string, data []byte) (*objects, error) {
 		case "apps/v1/DaemonSet":
 			x := &appsv1.DaemonSet{}
 			out.daemonSets, obj = append(out.daemonSets, x), x
+		case "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy":
+			x := &admissionv1.ValidatingAdmissionPolicy{}
+			out.policies, obj = append(out.policies, x), x
+		case "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding":
+			x := &admissionv1.ValidatingAdmissionPolicyBinding{}
+			out.bindings, obj = append(out.bindings, x), x
 		default:
 			return nil, fmt.Errorf("%s: document %d: unexpected kind %s %s", name, i, tm.APIVersion, tm.Kind)
 		}
@@ -194,8 +204,8 @@ func TestSourceManifestsDecodeStrictly(t *testing.T) {
 		decodeFile(t, f)
 		decoded++
 	}
-	if decoded < 6 {
-		t.Errorf("decoded %d manifest files, want the base's 5 and the fail-closed patch", decoded)
+	if decoded < 8 {
+		t.Errorf("decoded %d manifest files, want the base's 7 and the fail-closed patch", decoded)
 	}
 	// The decoder is strict: a misspelled field fails.
 	bad := []byte("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      hostNetwrok: true\n")
@@ -439,10 +449,13 @@ func TestOverlays(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(o.daemonSets) != 1 || len(o.configMaps) != 1 || len(o.namespaces) != 1 || len(o.services) != 1 ||
-				len(o.serviceAccounts) != 1 || len(o.quotas) != 1 || o.count() != 6 {
-				t.Fatalf("built %d objects (%d DaemonSets, %d ConfigMaps, %d Namespaces, %d Services, %d ServiceAccounts, %d ResourceQuotas), want one of each",
-					o.count(), len(o.daemonSets), len(o.configMaps), len(o.namespaces), len(o.services), len(o.serviceAccounts), len(o.quotas))
+				len(o.serviceAccounts) != 1 || len(o.quotas) != 1 || len(o.policies) != 2 || len(o.bindings) != 2 || o.count() != 10 {
+				t.Fatalf("built %d objects (%d DaemonSets, %d ConfigMaps, %d Namespaces, %d Services, %d ServiceAccounts, %d ResourceQuotas, "+
+					"%d ValidatingAdmissionPolicies, %d bindings), want one of each and two admission policies with their bindings",
+					o.count(), len(o.daemonSets), len(o.configMaps), len(o.namespaces), len(o.services), len(o.serviceAccounts), len(o.quotas),
+					len(o.policies), len(o.bindings))
 			}
+			checkAdmissionPolicies(t, o)
 			if ns := o.namespaces[0]; ns.Name != namespace || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
 				t.Errorf("namespace %s labels %v", ns.Name, ns.Labels)
 			}
@@ -554,4 +567,116 @@ func tomlString(toml, key string) string {
 		return strings.Trim(v, `"'`)
 	}
 	return ""
+}
+
+// The admission policies deploy/base ships (docs/deploy.md, "Admission
+// policies").
+const (
+	tolerationPolicy = "specguard-tolerate-missing-nri-plugins"
+	subPathPolicy    = "specguard-hostpath-subpath"
+	subPathExemption = "specguard.io/hostpath-subpath"
+)
+
+// checkAdmissionPolicies asserts what the built admission policies must be:
+// cluster-scoped, failing closed, each bound with Deny, matching Pod
+// creation, and naming what the rest of deploy/ names (the namespace the
+// objects are built into, the toleration key containerd reads). What the
+// expressions decide is tested on a real API server (test/cluster, the
+// "admission" scenario).
+func checkAdmissionPolicies(t *testing.T, o *objects) {
+	t.Helper()
+	policies := map[string]*admissionv1.ValidatingAdmissionPolicy{}
+	for _, p := range o.policies {
+		policies[p.Name] = p
+		if p.Namespace != "" {
+			t.Errorf("ValidatingAdmissionPolicy %s has namespace %q; it is cluster-scoped", p.Name, p.Namespace)
+		}
+		if p.Spec.FailurePolicy == nil || *p.Spec.FailurePolicy != admissionv1.Fail {
+			t.Errorf("policy %s failurePolicy %v, want Fail: an expression error must not admit the pod", p.Name, p.Spec.FailurePolicy)
+		}
+		if !matchesPodCreate(p.Spec.MatchConstraints) {
+			t.Errorf("policy %s does not match the creation of core/v1 pods: %+v", p.Name, p.Spec.MatchConstraints)
+		}
+		if len(p.Spec.Validations) == 0 {
+			t.Errorf("policy %s has no validations", p.Name)
+		}
+		for i, v := range p.Spec.Validations {
+			if v.MessageExpression == "" || v.Reason == nil || *v.Reason != metav1.StatusReasonForbidden {
+				t.Errorf("policy %s validation %d: messageExpression %q reason %v, want a message naming what and why, reason Forbidden",
+					p.Name, i, v.MessageExpression, v.Reason)
+			}
+		}
+	}
+	bound := map[string]*admissionv1.ValidatingAdmissionPolicyBinding{}
+	for _, b := range o.bindings {
+		bound[b.Spec.PolicyName] = b
+		if b.Namespace != "" {
+			t.Errorf("binding %s has namespace %q; it is cluster-scoped", b.Name, b.Namespace)
+		}
+		if _, ok := policies[b.Spec.PolicyName]; !ok {
+			t.Errorf("binding %s names policy %q, which is not built", b.Name, b.Spec.PolicyName)
+		}
+		if !slices.Equal(b.Spec.ValidationActions, []admissionv1.ValidationAction{admissionv1.Deny}) {
+			t.Errorf("binding %s validationActions %v, want [Deny]", b.Name, b.Spec.ValidationActions)
+		}
+		if b.Spec.ParamRef != nil {
+			t.Errorf("binding %s has a paramRef; the policies take no parameters", b.Name)
+		}
+	}
+	for _, name := range []string{tolerationPolicy, subPathPolicy} {
+		if policies[name] == nil || bound[name] == nil {
+			t.Errorf("policy %s built %v, bound %v; want both", name, policies[name] != nil, bound[name] != nil)
+		}
+	}
+
+	// The toleration: reserved for the namespace the DaemonSet is built
+	// into, for the key the DaemonSet carries and containerd reads.
+	if p, b := policies[tolerationPolicy], bound[tolerationPolicy]; p != nil && b != nil {
+		ns := o.daemonSets[0].Namespace
+		if !slices.ContainsFunc(p.Spec.Validations, func(v admissionv1.Validation) bool {
+			return strings.Contains(v.Expression, "request.namespace == '"+ns+"'")
+		}) {
+			t.Errorf("policy %s does not exempt namespace %s, where the DaemonSet is: %+v", p.Name, ns, p.Spec.Validations)
+		}
+		if !slices.ContainsFunc(p.Spec.Variables, func(v admissionv1.Variable) bool {
+			return v.Name == "key" && v.Expression == "'"+toleration+"'"
+		}) {
+			t.Errorf("policy %s does not guard the key %s: %+v", p.Name, toleration, p.Spec.Variables)
+		}
+		if !slices.Contains(p.Spec.MatchConstraints.ResourceRules[0].Operations, admissionv1.Update) {
+			t.Errorf("policy %s does not match pod updates: adding the annotation later takes effect at the next sandbox", p.Name)
+		}
+		if b.Spec.MatchResources != nil {
+			t.Errorf("binding %s narrows its scope (%+v); the annotation is refused in every other namespace", b.Name, b.Spec.MatchResources)
+		}
+	}
+
+	// hostPath with subPath: every namespace but the ones labelled exempt.
+	if b := bound[subPathPolicy]; b != nil {
+		var sel *metav1.LabelSelector
+		if b.Spec.MatchResources != nil {
+			sel = b.Spec.MatchResources.NamespaceSelector
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		switch {
+		case sel == nil || err != nil:
+			t.Errorf("binding %s namespaceSelector %+v (%v), want one exempting %s=allow", b.Name, sel, err, subPathExemption)
+		case !s.Matches(labelSet{}) || !s.Matches(labelSet{subPathExemption: "deny"}):
+			t.Errorf("binding %s selector %s skips namespaces that are not exempt", b.Name, s)
+		case s.Matches(labelSet{subPathExemption: "allow"}):
+			t.Errorf("binding %s selector %s still selects a namespace labelled %s=allow", b.Name, s, subPathExemption)
+		}
+	}
+}
+
+// matchesPodCreate reports whether match constraints cover CREATE of
+// core/v1 pods.
+func matchesPodCreate(m *admissionv1.MatchResources) bool {
+	if m == nil {
+		return false
+	}
+	return slices.ContainsFunc(m.ResourceRules, func(r admissionv1.NamedRuleWithOperations) bool {
+		return slices.Equal(r.APIGroups, []string{""}) && slices.Contains(r.APIVersions, "v1") &&
+			slices.Contains(r.Resources, "pods") && slices.Contains(r.Operations, admissionv1.Create)
+	})
 }

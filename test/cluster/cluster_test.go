@@ -57,6 +57,7 @@ func TestNode(t *testing.T) {
 	run("crashloop", func(c *cluster) { c.crashLoopCounts(crash, 3) })
 	run("policy-reload", (*cluster).policyReload)
 	run("specguard-restarts", func(c *cluster) { c.specguardRestarts(crash) })
+	run("admission", (*cluster).admission)
 	run("uninstall", (*cluster).uninstall)
 	run("fail-closed", (*cluster).failClosed)
 }
@@ -615,8 +616,8 @@ func (c *cluster) specguardRestarts(w *crashLoop) {
 	c.t.Logf("attempts %v, %d created while specguard was being replaced", counts, bare)
 }
 
-// uninstall: `kubectl delete -k` removes specguard and new pods start
-// normally, without its changes.
+// uninstall: `kubectl delete -k` removes specguard and its admission
+// policies, and new pods start normally, without its changes.
 func (c *cluster) uninstall() {
 	if _, err := c.n.KubectlIn(suite.root, "delete", "-k", overlay, "--wait=true", "--timeout=2m"); err != nil {
 		c.t.Fatal(err)
@@ -630,6 +631,16 @@ func (c *cluster) uninstall() {
 	}); err != nil {
 		c.t.Fatal(err)
 	}
+	// The admission policies went with it, and no longer decide.
+	for _, name := range []string{tolerationPolicy, subPathPolicy} {
+		for _, kind := range []string{"validatingadmissionpolicy", "validatingadmissionpolicybinding"} {
+			if out, err := c.n.Kubectl("get", kind, name, "-o", "name"); err == nil || !strings.Contains(err.Error(), "NotFound") {
+				c.t.Errorf("%s %s after kubectl delete -k: %q %v, want NotFound", kind, name, out, err)
+			}
+		}
+	}
+	c.admitted(strings.Replace(podManifest("after-uninstall-tolerated", "sleep 3600", ""), "  namespace: "+testNS+"\n",
+		"  namespace: "+testNS+"\n  annotations: {"+toleration+": \"true\"}\n", 1))
 	c.apply(podManifest("after-uninstall", "sleep 3600", ""))
 	p := c.waitPodReady("after-uninstall", time.Minute)
 	in, err := c.inspect(containerID(p.Status.ContainerStatuses[0].ContainerID))
