@@ -238,7 +238,12 @@ func (p *Plugin) warnValidationUnsubscribed(pol *policy.Policy) {
 func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (adj *api.ContainerAdjustment, err error) {
 	key := keyOf(pod, c)
 	kub, hasKub := restarts.KubeletCount(c.GetAnnotations())
-	a := p.cfg.Tracker.Assign(key, kub, hasKub, engine.PodLogDir(pol, pod))
+	// The log directory is the last resort after the kubelet's count.
+	podLogDir := ""
+	if !hasKub {
+		podLogDir = engine.PodLogDir(pol, pod)
+	}
+	a := p.cfg.Tracker.Assign(key, kub, hasKub, podLogDir)
 	if a.Drift {
 		p.cfg.Recorder.Drift()
 		p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName(),
@@ -255,9 +260,11 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 		return adj, err
 	}
 	p.countDecision(d)
-	// The audit log line is written after the reply: every container
-	// creation on the node waits for this handler.
-	p.records.add(func() { p.logDecision(pod, c, a, d) })
+	// The log line and the audit record are written after the reply: every
+	// container creation on the node waits for this handler.
+	if p.wantsRecord(d) {
+		p.records.add(func() { p.logDecision(pod, c, a, d) })
+	}
 	if !d.Allowed {
 		// Not committed: the retry gets the same count.
 		return nil, errors.New(d.Reason)
