@@ -76,7 +76,7 @@ func (p *Plugin) logDecision(pod *api.PodSandbox, c *api.Container, a restarts.A
 	if lvl := recordLevel(d); p.cfg.Log.Logger.IsLevelEnabled(lvl) {
 		fields := logrus.Fields{"pod": podRef, "container": c.GetName(), "containerID": c.GetId(),
 			"restartCount": a.Count, "restartCountSource": a.Source}
-		if p.cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		if eventful(d) && p.cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 			fields["trace"] = d.Trace
 		}
 		log := p.cfg.Log.WithFields(fields)

@@ -70,6 +70,8 @@ func TestDecisionRecords(t *testing.T) {
 					t.Errorf("%s: logged %q, want nothing", dname, buf.String())
 				case ok && !strings.Contains(buf.String(), "restartCount=3"):
 					t.Errorf("%s: log %q lacks the restart count", dname, buf.String())
+				case ok && tc.level == logrus.DebugLevel && strings.Contains(buf.String(), "trace=") != (dname != "metadata only"):
+					t.Errorf("%s: log %q: the trace belongs in debug lines of decisions that changed something", dname, buf.String())
 				}
 				if got, want := len(audited) == 1, slices.Contains(tc.audited, dname); got != want {
 					t.Errorf("%s: audited %v, want %v", dname, audited, want)
