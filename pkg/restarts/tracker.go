@@ -98,11 +98,16 @@ func (st *nameState) raise(count int) {
 	}
 }
 
-// clampCount bounds a count to CRI's attempt, a uint32. Counts come from
-// the kubelet's annotation and log file names (at most 2^31-1) or one past
-// a tracked count: only 2^32 restarts of one container would reach it.
+// maxCount is the highest count the tracker keeps or gives: CRI's attempt
+// is a uint32, and an int must hold it (on 32-bit platforms, 2^31-1).
+// Counts come from the kubelet's annotation and log file names (at most
+// 2^31-1) or one past a tracked count: only 2^32 restarts of one container
+// would reach it.
+const maxCount = min(math.MaxUint32, math.MaxInt)
+
+// clampCount bounds a count to [0, maxCount].
 func clampCount(n int) uint32 {
-	return uint32(max(0, min(n, math.MaxUint32)))
+	return uint32(max(0, min(n, maxCount)))
 }
 
 // Tracker holds restart counts. It is safe for concurrent use.
@@ -207,7 +212,7 @@ func (t *Tracker) Assign(key Key, kubelet int, hasKubelet bool, podLogDir string
 
 	a := Assignment{Tracked: -1}
 	if known {
-		a.Tracked = min(newest+1, math.MaxUint32)
+		a.Tracked = min(newest, maxCount-1) + 1
 	}
 	switch {
 	case hasKubelet:
