@@ -458,7 +458,10 @@ func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, c *api.
 // RemoveContainer of a container built from its ID and spec alone, which
 // is in no store, so it reports state UNKNOWN and no creation time. Every
 // container containerd did create carries its creation time, whatever state
-// it reports at removal (an exited one also reports UNKNOWN).
+// it reports at removal (an exited one also reports UNKNOWN). One whose
+// status containerd could not load after a restart has none either, but
+// the Synchronize that follows every reconnect has closed every undo
+// window by then (restarts.Tracker.Resync): its removal only forgets it.
 func UndoneCreation(c *api.Container) bool {
 	return c.GetState() == api.ContainerState_CONTAINER_UNKNOWN && c.GetCreatedAt() == 0
 }
