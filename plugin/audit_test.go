@@ -1,135 +1,84 @@
 package plugin
 
 import (
-	"context"
-	"io"
+	"bytes"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
-	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/specguard/specguard/pkg/engine"
-	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
 )
 
-// actionRecorder keeps the rule actions the plugin counts.
-type actionRecorder struct {
-	nopRecorder
-	mu      sync.Mutex
-	actions []string // "rule/action"
-}
-
-func (r *actionRecorder) RuleAction(rule, action string) {
-	r.mu.Lock()
-	r.actions = append(r.actions, rule+"/"+action)
-	r.mu.Unlock()
-}
-
-// TestAuditReportsApart: what an audit-mode rule would add where the
-// container has nothing is kept out of specguard.io/violations and the info
-// log, and counted under its own metric action; what it would change of
-// the container's own is a finding, in all three. Both reach the audit
-// trail.
-func TestAuditReportsApart(t *testing.T) {
-	const doc = `apiVersion: specguard.io/v1alpha1
-kind: Policy
-spec:
-  mode: audit
-  rules:
-  - name: downward-api
-    env:
-    - {name: RESTART_COUNT, value: "{{ .RestartCount }}"}
-    - {name: NODE_NAME, value: "{{ .Node.Name }}"}
-`
-	cases := map[string]struct {
-		env        []string
-		level      logrus.Level
-		infoLine   bool   // "container adjusted with audit findings" at info
-		debugLine  string // the debug line's message, "" for none
-		violations string
-		actions    []string
-		additions  int
-	}{
-		"additions only, info level": {env: []string{"PATH=/bin"}, level: logrus.InfoLevel,
-			actions: []string{"identity/set", "downward-api/audit-add", "downward-api/audit-add"}, additions: 2},
-		"additions only, debug level": {env: []string{"PATH=/bin"}, level: logrus.DebugLevel,
-			debugLine: "container created; audit-mode rules would only add",
-			actions:   []string{"identity/set", "downward-api/audit-add", "downward-api/audit-add"}, additions: 2},
-		"a finding": {env: []string{"PATH=/bin", "NODE_NAME=elsewhere"}, level: logrus.InfoLevel, infoLine: true,
-			violations: `downward-api: would change env NODE_NAME from "elsewhere" to "node-1"`,
-			actions:    []string{"identity/set", "downward-api/audit-add", "downward-api/audit"}, additions: 1},
+// TestDecisionRecords: what a decision leaves in the log and the audit
+// trail at each log level. At info (the default) a container created the
+// way the policy says leaves no line and queues nothing; refusals and
+// audit findings are logged; the audit trail gets every decision that
+// changed or refused something whatever the level.
+func TestDecisionRecords(t *testing.T) {
+	decisions := map[string]*engine.Decision{
+		"metadata only": {Allowed: true},
+		"adjusted":      {Allowed: true, Rules: []string{"team-defaults"}},
+		"audit findings": {Allowed: true, Rules: []string{"watch"},
+			Violations: []engine.Violation{{Rule: "watch", Message: "memory over 1Gi"}}},
+		"refused": {Reason: `rule "cap": memory 3Gi exceeds max 2Gi`, Rules: []string{"cap"}},
 	}
-	for name, c := range cases {
+	for name, tc := range map[string]struct {
+		level   logrus.Level
+		audit   bool
+		queued  []string // decisions that queue a record
+		logged  map[string]string
+		audited []string
+	}{
+		"info": {level: logrus.InfoLevel, queued: []string{"audit findings", "refused"},
+			logged: map[string]string{"audit findings": "container adjusted with audit findings", "refused": "container refused"}},
+		"info with an audit trail": {level: logrus.InfoLevel, audit: true, queued: []string{"adjusted", "audit findings", "refused"},
+			logged:  map[string]string{"audit findings": "container adjusted with audit findings", "refused": "container refused"},
+			audited: []string{"adjusted", "audit findings", "refused"}},
+		"warn": {level: logrus.WarnLevel, queued: []string{"refused"}, logged: map[string]string{"refused": "container refused"}},
+		"debug": {level: logrus.DebugLevel, queued: []string{"metadata only", "adjusted", "audit findings", "refused"},
+			logged: map[string]string{"metadata only": "container created with recomputed metadata", "adjusted": "level=debug msg=\"container adjusted\"",
+				"audit findings": "container adjusted with audit findings", "refused": "container refused"}},
+	} {
 		t.Run(name, func(t *testing.T) {
-			pol, err := policy.Parse("audit.yaml", []byte(doc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var cur atomic.Pointer[policy.Policy]
-			cur.Store(pol)
-			logger, hook := logtest.NewNullLogger()
-			logger.SetOutput(io.Discard)
-			logger.SetLevel(c.level)
-			rec := &actionRecorder{}
-			trail := make(chan AuditRecord, 1)
-			p, err := New(Config{Policy: &cur, Tracker: restarts.NewTracker(nil), Log: logrus.NewEntry(logger),
-				Recorder: rec, NodeName: "node-1", Audit: func(r AuditRecord) { trail <- r }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pod := &api.PodSandbox{Id: "sb", Name: "web-0", Namespace: "shop", Uid: "uid-1"}
-			ctr := &api.Container{Id: "c1", PodSandboxId: "sb", Name: "app", Env: c.env}
-			adj, _, err := p.CreateContainer(context.Background(), pod, ctr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(adj.GetEnv()) != 0 {
-				t.Errorf("audit set env: %v", adj.GetEnv())
-			}
-			if got := adj.GetAnnotations()["specguard.io/violations"]; got != c.violations {
-				t.Errorf("specguard.io/violations = %q, want %q", got, c.violations)
-			}
-			rec.mu.Lock()
-			actions := slices.Clone(rec.actions)
-			rec.mu.Unlock()
-			if !slices.Equal(actions, c.actions) {
-				t.Errorf("metric actions %v, want %v", actions, c.actions)
-			}
-
-			var r AuditRecord
-			select {
-			case r = <-trail:
-			case <-time.After(10 * time.Second):
-				t.Fatal("no audit trail record")
-			}
-			if len(r.Additions) != c.additions || (c.violations != "") != (len(r.Violations) == 1) {
-				t.Errorf("audit record additions %v violations %v", r.Additions, r.Violations)
-			}
-			var info, debug []string
-			for _, e := range hook.AllEntries() {
-				switch e.Level {
-				case logrus.InfoLevel:
-					info = append(info, e.Message)
-				case logrus.DebugLevel:
-					debug = append(debug, e.Message)
-					if c.debugLine != "" {
-						if a, ok := e.Data["additions"].([]engine.Violation); !ok || len(a) != c.additions {
-							t.Errorf("debug line additions = %v", e.Data["additions"])
-						}
-					}
+			for dname, d := range decisions {
+				var buf bytes.Buffer
+				l := logrus.New()
+				l.SetOutput(&buf)
+				l.SetLevel(tc.level)
+				var audited []AuditRecord
+				cfg := Config{Log: logrus.NewEntry(l)}
+				if tc.audit {
+					cfg.Audit = func(r AuditRecord) { audited = append(audited, r) }
 				}
-			}
-			if got := slices.Contains(info, "container adjusted with audit findings"); got != c.infoLine || len(info) > 1 {
-				t.Errorf("info lines %q, want the findings line: %v", info, c.infoLine)
-			}
-			if c.debugLine != "" && !slices.Contains(debug, c.debugLine) {
-				t.Errorf("debug lines %q lack %q", debug, c.debugLine)
+				p := &Plugin{cfg: cfg}
+				pod := &api.PodSandbox{Name: "web-0", Namespace: "team-a", Uid: "u1"}
+				c := &api.Container{Id: "c1", Name: "app"}
+				queued := p.wantsRecord(d)
+				if want := slices.Contains(tc.queued, dname); queued != want {
+					t.Errorf("%s: queued %v, want %v", dname, queued, want)
+				}
+				p.logDecision(pod, c, restarts.Assignment{Count: 3, Source: restarts.SourceKubelet}, d)
+				want, ok := tc.logged[dname]
+				switch {
+				case ok && !strings.Contains(buf.String(), want):
+					t.Errorf("%s: log %q lacks %q", dname, buf.String(), want)
+				case !ok && buf.Len() > 0:
+					t.Errorf("%s: logged %q, want nothing", dname, buf.String())
+				case ok && !strings.Contains(buf.String(), "restartCount=3"):
+					t.Errorf("%s: log %q lacks the restart count", dname, buf.String())
+				case ok && tc.level == logrus.DebugLevel && strings.Contains(buf.String(), "trace=") != (dname != "metadata only"):
+					t.Errorf("%s: log %q: the trace belongs in debug lines of decisions that changed something", dname, buf.String())
+				}
+				if got, want := len(audited) == 1, slices.Contains(tc.audited, dname); got != want {
+					t.Errorf("%s: audited %v, want %v", dname, audited, want)
+				}
+				if queued != (buf.Len() > 0 || len(audited) > 0) {
+					t.Errorf("%s: queued %v, but the record wrote %q and audited %d", dname, queued, buf.String(), len(audited))
+				}
 			}
 		})
 	}

@@ -57,6 +57,13 @@ type Config struct {
 	// Audit, when set, receives each decision that changed or refused
 	// something (the audit trail).
 	Audit func(AuditRecord)
+	// ExactRestartCounts makes a restart count the base for the next only
+	// once the runtime confirms the creation (PostCreateContainer), at the
+	// price of a second round trip inside every container creation. By
+	// default the count is committed when specguard lets the creation
+	// through and given back when the runtime undoes a failed creation
+	// (see RemoveContainer); docs/kubelet-parity.md says when the two differ.
+	ExactRestartCounts bool
 }
 
 // DefaultDeadline leaves the runtime's 2s request timeout ample room.
@@ -116,7 +123,8 @@ func (p *Plugin) setConnected(v bool) {
 // policy here (the file <plugin_config_path>/<idx>-<name>.conf); an
 // external plugin gets an empty config and keeps the policy it loaded.
 func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
-	p.cfg.Log.WithFields(logrus.Fields{"runtime": runtime, "runtimeVersion": version}).Info("connected to runtime")
+	p.cfg.Log.WithFields(logrus.Fields{"runtime": runtime, "runtimeVersion": version,
+		"exactRestartCounts": p.cfg.ExactRestartCounts}).Info("connected to runtime")
 	if strings.TrimSpace(config) != "" {
 		pol, err := policy.Parse("<policy from the runtime's plugin config>", []byte(config))
 		if err != nil {
@@ -129,7 +137,13 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 			p.cfg.Log.Warn(w)
 		}
 	}
-	events := "CreateContainer,PostCreateContainer,RemoveContainer,RemovePodSandbox"
+	// Each event subscribed to is a request on the node's serialized NRI
+	// path; PostCreateContainer is one more inside every CRI
+	// CreateContainer, so it is taken only in the exact mode.
+	events := "CreateContainer,RemoveContainer,RemovePodSandbox"
+	if p.cfg.ExactRestartCounts {
+		events += ",PostCreateContainer"
+	}
 	// Validating costs the runtime a copy and a round trip per container,
 	// so specguard is a validator only when the policy asks. The mask holds
 	// for the connection: a validation section added by a reload takes
@@ -164,7 +178,8 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		if !ok {
 			n = -1
 		}
-		obs = append(obs, restarts.Observed{ID: strings.Clone(c.GetId()), Key: restarts.Key{PodUID: uid, Container: strings.Clone(c.GetName())}, Count: n})
+		// The tracker copies the name if it keeps it; the ID it keeps as is.
+		obs = append(obs, restarts.Observed{ID: strings.Clone(c.GetId()), Key: restarts.Key{PodUID: uid, Container: c.GetName()}, Count: n})
 	}
 	p.cfg.Tracker.Resync(uids, obs)
 	p.setConnected(true)
@@ -174,17 +189,18 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	return nil, nil
 }
 
+// keyOf is the tracker's key for a container. The tracker copies the
+// key's strings when it keeps them.
 func keyOf(pod *api.PodSandbox, c *api.Container) restarts.Key {
 	return restarts.Key{PodUID: pod.GetUid(), Container: c.GetName()}
 }
 
-// storedKeyOf is keyOf for a key the tracker keeps: its strings are copied
-// so that they do not pin the memory of the request they came in (a string
-// kept from an unmarshalled message keeps its whole span alive; across
-// Synchronize and churn that fragmentation measured 12 MiB of RSS at
-// 10,000 containers).
-func storedKeyOf(pod *api.PodSandbox, c *api.Container) restarts.Key {
-	return restarts.Key{PodUID: strings.Clone(pod.GetUid()), Container: strings.Clone(c.GetName())}
+// storedID is a container ID the tracker keeps: copied so that it does not
+// pin the memory of the request it came in (a string kept from an
+// unmarshalled message keeps its whole span alive; across Synchronize and
+// churn that fragmentation measured 12 MiB of RSS at 10,000 containers).
+func storedID(c *api.Container) string {
+	return strings.Clone(c.GetId())
 }
 
 // ErrDeadline is returned (or logged) when a decision misses its deadline.
@@ -224,9 +240,14 @@ func (p *Plugin) warnValidationUnsubscribed(pol *policy.Policy) {
 }
 
 func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (adj *api.ContainerAdjustment, err error) {
-	key := storedKeyOf(pod, c)
+	key := keyOf(pod, c)
 	kub, hasKub := restarts.KubeletCount(c.GetAnnotations())
-	a := p.cfg.Tracker.Assign(key, kub, hasKub, engine.PodLogDir(pol, pod))
+	// The log directory is the last resort after the kubelet's count.
+	podLogDir := ""
+	if !hasKub {
+		podLogDir = engine.PodLogDir(pol, pod)
+	}
+	a := p.cfg.Tracker.Assign(key, kub, hasKub, podLogDir)
 	if a.Drift {
 		p.cfg.Recorder.Drift()
 		p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName(),
@@ -236,16 +257,34 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 
 	d, err := p.decide(ctx, pol, req)
 	if err != nil {
-		return p.onFailure(pol, pod, c, err)
+		adj, err = p.onFailure(pol, pod, c, err)
+		if err == nil {
+			p.commit(c, key, a.Count)
+		}
+		return adj, err
 	}
 	p.countDecision(d)
-	// The audit log line is written after the reply: every container
-	// creation on the node waits for this handler.
-	p.records.add(func() { p.logDecision(pod, c, a, d) })
+	// The log line and the audit record are written after the reply: every
+	// container creation on the node waits for this handler.
+	if p.wantsRecord(d) {
+		p.records.add(func() { p.logDecision(pod, c, a, d) })
+	}
 	if !d.Allowed {
+		// Not committed: the retry gets the same count.
 		return nil, errors.New(d.Reason)
 	}
+	p.commit(c, key, a.Count)
 	return d.Adjustment, nil
+}
+
+// commit makes the count of a creation specguard lets through the base for
+// the next one, unless the exact mode waits for PostCreateContainer.
+func (p *Plugin) commit(c *api.Container, key restarts.Key, count int) {
+	if p.cfg.ExactRestartCounts {
+		return
+	}
+	p.cfg.Tracker.Commit(storedID(c), key, count)
+	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
 }
 
 // decide runs the engine under the deadline. A panic in the engine is a
@@ -394,18 +433,41 @@ func (p *Plugin) onFailure(pol *policy.Policy, pod *api.PodSandbox, c *api.Conta
 	return nil, nil
 }
 
-// PostCreateContainer confirms the count assigned at CreateContainer.
+// PostCreateContainer confirms the count assigned at CreateContainer. The
+// runtime sends it only in the exact mode (see Configure).
 func (p *Plugin) PostCreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
-	p.cfg.Tracker.Confirm(strings.Clone(c.GetId()), storedKeyOf(pod, c))
+	p.cfg.Tracker.Confirm(storedID(c), keyOf(pod, c))
 	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
 	return nil
 }
 
-// RemoveContainer forgets a removed container; its count stays known.
+// RemoveContainer forgets a removed container; its count stays known,
+// unless the removal is the runtime undoing a creation that failed after
+// specguard's answer: that count is given back for the retry.
 func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
-	p.cfg.Tracker.Remove(c.GetId(), keyOf(pod, c))
+	if UndoneCreation(c) {
+		p.cfg.Tracker.Undo(c.GetId(), keyOf(pod, c))
+	} else {
+		p.cfg.Tracker.Remove(c.GetId(), keyOf(pod, c))
+	}
 	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
 	return nil
+}
+
+// UndoneCreation reports whether a removed container is one the runtime
+// never created. When a creation fails after the plugins have answered
+// CreateContainer (another plugin or a validator refused, the adjustments
+// conflict, containerd could not create or store it), containerd 2.x
+// undoes it (UndoCreateContainer in internal/cri/nri): StopContainer and
+// RemoveContainer of a container built from its ID and spec alone, which
+// is in no store, so it reports state UNKNOWN and no creation time. Every
+// container containerd did create carries its creation time, whatever state
+// it reports at removal (an exited one also reports UNKNOWN). One whose
+// status containerd could not load after a restart has none either, but
+// the Synchronize that follows every reconnect has closed every undo
+// window by then (restarts.Tracker.Resync): its removal only forgets it.
+func UndoneCreation(c *api.Container) bool {
+	return c.GetState() == api.ContainerState_CONTAINER_UNKNOWN && c.GetCreatedAt() == 0
 }
 
 // RemovePodSandbox forgets the pod: a new pod UID starts again at 0.

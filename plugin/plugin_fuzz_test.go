@@ -72,11 +72,48 @@ func (g *trackedGauge) get() int {
 }
 
 // fuzzModel is what the runtime knows: the containers that exist, with the
-// count each was created with, and the newest count per (pod UID, name).
+// count each was created with, and the newest count per (pod UID, name);
+// and what the plugin may still give back: the count assigned and not yet
+// confirmed (exact mode), the newest creation committed and not yet seen to
+// exist (default mode).
 type fuzzModel struct {
-	live    map[string]map[string]liveCtr // pod UID -> container ID -> container
-	newest  map[restarts.Key]int
-	pending map[restarts.Key]int
+	live     map[string]map[string]liveCtr // pod UID -> container ID -> container
+	newest   map[restarts.Key]int
+	pending  map[restarts.Key]int
+	inflight map[restarts.Key]inflightCtr
+}
+
+// inflightCtr is a creation committed at CreateContainer: its ID and what
+// newest was before it (-1: nothing).
+type inflightCtr struct {
+	id     string
+	before int
+}
+
+// commit is the default mode's CreateContainer that specguard allowed.
+func (m *fuzzModel) commit(k restarts.Key, id string, count int) {
+	before, ok := m.newest[k]
+	if !ok {
+		before = -1
+	}
+	m.observe(k.PodUID, id, k.Container, count)
+	m.inflight[k] = inflightCtr{id: id, before: before}
+}
+
+// remove is a RemoveContainer: an undo gives the count of the newest
+// in-flight creation back, any removal ends its in-flight state.
+func (m *fuzzModel) remove(k restarts.Key, id string, undo bool) {
+	delete(m.live[k.PodUID], id)
+	if in, ok := m.inflight[k]; ok && in.id == id && id != "" {
+		delete(m.inflight, k)
+		if undo {
+			if in.before < 0 {
+				delete(m.newest, k)
+			} else {
+				m.newest[k] = in.before
+			}
+		}
+	}
 }
 
 type liveCtr struct {
@@ -97,6 +134,9 @@ func (m *fuzzModel) observe(uid, id, name string, count int) {
 	if old, ok := m.newest[k]; count >= 0 && (!ok || count > old) {
 		m.newest[k] = count
 	}
+	if in, ok := m.inflight[k]; ok && in.id == id && id != "" {
+		delete(m.inflight, k) // seen to exist
+	}
 	if id == "" {
 		return
 	}
@@ -112,6 +152,7 @@ func (m *fuzzModel) observe(uid, id, name string, count int) {
 // runtime reports pods and ctrs and the plugin knew nothing before.
 func (m *fuzzModel) synchronize(pods []*api.PodSandbox, ctrs []*api.Container) {
 	m.live, m.newest, m.pending = map[string]map[string]liveCtr{}, map[restarts.Key]int{}, map[restarts.Key]int{}
+	m.inflight = map[restarts.Key]inflightCtr{}
 	uidOf := map[string]string{}
 	for _, p := range pods {
 		uidOf[p.GetId()] = p.GetUid()
@@ -130,15 +171,17 @@ func (m *fuzzModel) synchronize(pods []*api.PodSandbox, ctrs []*api.Container) {
 }
 
 // FuzzPluginEvents drives the plugin's NRI handlers the way the runtime
-// does, with pods and containers decoded from arbitrary protobuf: a
-// Synchronize, then a script of creations, confirmations, removals, pod
-// removals, validations, policy reloads and re-synchronizations (a plugin
-// restart). Properties: no handler panics; every reply can be sent (the
-// adjustment marshals, an error is valid UTF-8); the count given to a
-// container is the kubelet's when it sends one, else one past the newest
-// the runtime's containers and confirmations showed, else 0: no count
-// lost or repeated; the tracked-containers gauge and the tracker follow
-// the live containers exactly.
+// does, with pods and containers decoded from arbitrary protobuf, in either
+// restart-count mode: a Synchronize, then a script of creations,
+// confirmations (exact mode), containerd undoing creations (default mode),
+// removals, pod removals, validations, policy reloads and
+// re-synchronizations (a plugin restart). Properties: no handler panics;
+// every reply can be sent (the adjustment marshals, an error is valid
+// UTF-8); the count given to a container is the kubelet's when it sends
+// one, else one past the newest count in use (committed, confirmed or on
+// the runtime's containers, less what undone creations gave back), else 0:
+// no count lost or repeated; the tracked-containers gauge and the tracker
+// follow the live containers exactly.
 func FuzzPluginEvents(f *testing.F) {
 	enforce, err := policy.Parse("enforce.yaml", []byte(fuzzEnforce))
 	if err != nil {
@@ -150,13 +193,11 @@ func FuzzPluginEvents(f *testing.F) {
 	}
 	var pol atomic.Pointer[policy.Policy]
 	pol.Store(enforce)
-	tracker := restarts.NewTracker(nil)
-	gauge := &trackedGauge{}
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	// One plugin for the whole run, as in production: its decision worker
-	// and record queue live across requests. Synchronize(nil, nil) resets
-	// the tracker between inputs.
+	// One plugin per restart-count mode for the whole run, as in
+	// production: its decision worker and record queue live across
+	// requests. Synchronize(nil, nil) resets the tracker between inputs.
 	// The count the plugin assigned reaches the engine whether or not the
 	// container is then refused.
 	var assigned atomic.Int64
@@ -164,14 +205,24 @@ func FuzzPluginEvents(f *testing.F) {
 		assigned.Store(int64(req.RestartCount))
 		return engine.Decide(pol, req)
 	}
-	p, err := New(Config{Policy: &pol, Tracker: tracker, Log: logrus.NewEntry(l), Recorder: gauge,
-		Deadline: 10 * time.Second, Decide: decide, Audit: func(AuditRecord) {}})
-	if err != nil {
-		f.Fatal(err)
-	}
 	ctx := context.Background()
-	if _, err := p.Configure(ctx, "", "containerd", "v2.4.2"); err != nil {
-		f.Fatal(err)
+	type fuzzPlugin struct {
+		p       *Plugin
+		tracker *restarts.Tracker
+		gauge   *trackedGauge
+	}
+	var plugins [2]fuzzPlugin // default, exact
+	for i := range plugins {
+		fp := fuzzPlugin{tracker: restarts.NewTracker(nil), gauge: &trackedGauge{}}
+		fp.p, err = New(Config{Policy: &pol, Tracker: fp.tracker, Log: logrus.NewEntry(l), Recorder: fp.gauge,
+			Deadline: 10 * time.Second, Decide: decide, Audit: func(AuditRecord) {}, ExactRestartCounts: i == 1})
+		if err != nil {
+			f.Fatal(err)
+		}
+		if _, err := fp.p.Configure(ctx, "", "containerd", "v2.4.2"); err != nil {
+			f.Fatal(err)
+		}
+		plugins[i] = fp
 	}
 
 	seed := func(sync *api.SynchronizeRequest, tmpl *api.Container, val *api.ValidateContainerAdjustmentRequest, script []byte) {
@@ -204,11 +255,16 @@ func FuzzPluginEvents(f *testing.F) {
 		Owners:  &api.OwningPlugins{},
 		Plugins: []*api.PluginInstance{{Name: "hooker", Index: "10"}},
 	}
-	// Script bytes: op = b%8, operands from the following byte.
-	seed(existing, plain, val, []byte{0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 7, 0, 0, 0})
-	seed(existing, hostile, val, []byte{0, 1, 1, 1, 4, 0, 6, 0, 0, 1, 1, 1, 3, 1, 0, 1})
-	seed(&api.SynchronizeRequest{}, &api.Container{}, &api.ValidateContainerAdjustmentRequest{}, []byte{0, 2, 5, 0, 2, 2, 4, 4, 7, 0, 0, 2})
-	seed(existing, plain, val, []byte{0, 3, 1, 3, 0, 3, 1, 3, 7, 0, 2, 0, 0, 3, 1, 3, 3, 0, 7, 0, 0, 3})
+	// Script bytes: the first picks the mode (even: default, odd: exact);
+	// then op = b%8, operands from the following byte.
+	seed(existing, plain, val, []byte{0, 0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 7, 0, 0, 0})
+	seed(existing, plain, val, []byte{1, 0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0, 7, 0, 0, 0})
+	seed(existing, hostile, val, []byte{0, 0, 1, 1, 1, 4, 0, 6, 0, 0, 1, 1, 1, 3, 1, 0, 1})
+	seed(&api.SynchronizeRequest{}, &api.Container{}, &api.ValidateContainerAdjustmentRequest{}, []byte{1, 0, 2, 5, 0, 2, 2, 4, 4, 7, 0, 0, 2})
+	seed(existing, plain, val, []byte{0, 0, 3, 1, 3, 0, 3, 1, 3, 7, 0, 2, 0, 0, 3, 1, 3, 3, 0, 7, 0, 0, 3})
+	// Default mode: creations undone by the runtime (op 2) and by the
+	// validator (op 5 on a created one), normal and undo-shaped removals.
+	seed(existing, plain, val, []byte{0, 0, 0, 0, 0, 2, 1, 0, 0, 3, 1, 0, 0, 5, 3, 0, 0, 3, 2, 7, 0, 0, 0})
 
 	f.Fuzz(func(t *testing.T, syncBytes, tmplBytes, valBytes, script []byte) {
 		var sync api.SynchronizeRequest
@@ -216,15 +272,24 @@ func FuzzPluginEvents(f *testing.F) {
 		if proto.Unmarshal(syncBytes, &sync) != nil || proto.Unmarshal(tmplBytes, tmpl) != nil || proto.Unmarshal(valBytes, val) != nil {
 			return
 		}
-		if len(sync.Pods) > 16 || len(sync.Containers) > 64 || len(script) > 256 {
+		if len(sync.Pods) > 16 || len(sync.Containers) > 64 || len(script) > 256 || len(script) == 0 {
 			return
 		}
+		fp := plugins[script[0]%2]
+		p, tracker, gauge, exact := fp.p, fp.tracker, fp.gauge, script[0]%2 == 1
+		script = script[1:]
 		pol.Store(enforce)
 		m := &fuzzModel{}
 		check := func(after string) {
 			t.Helper()
 			if live, n, g := tracker.Live(), m.size(), gauge.get(); live != n || g != n {
 				t.Fatalf("after %s: tracker %d, gauge %d, live containers %d", after, live, g, n)
+			}
+		}
+		checkNewest := func(k restarts.Key) {
+			t.Helper()
+			if n, ok := tracker.Newest(k); ok != hasKey(m.newest, k) || n != m.newest[k] {
+				t.Fatalf("%v: tracker's newest %d (%v), want %d (%v)", k, n, ok, m.newest[k], hasKey(m.newest, k))
 			}
 		}
 		mustSync := func(pods []*api.PodSandbox, ctrs []*api.Container) {
@@ -252,9 +317,10 @@ func FuzzPluginEvents(f *testing.F) {
 		}
 		pool = append(pool, sync.Pods...)
 		names := []string{"c0", "c1", tmpl.GetName()}
+		// What the runtime sent CreateContainer for, allowed or not.
 		var created []struct {
-			pod  *api.PodSandbox
-			name string
+			pod      *api.PodSandbox
+			name, id string
 		}
 		seq := 0
 		for i := 0; i+1 < len(script); i += 2 {
@@ -297,39 +363,62 @@ func FuzzPluginEvents(f *testing.F) {
 				if got, ok := adj.GetAnnotations()["specguard.io/restart-count"]; ok && got != strconv.Itoa(want) {
 					t.Fatalf("%v: annotated restart count %s, want %d", key, got, want)
 				}
-				m.pending[key] = want
+				switch {
+				case exact:
+					m.pending[key] = want
+				case err == nil: // allowed: committed at once
+					m.commit(key, c.Id, want)
+				}
+				checkNewest(key)
 				created = append(created, struct {
-					pod  *api.PodSandbox
-					name string
-				}{pod, name})
-			case 2: // PostCreateContainer of a created one
+					pod      *api.PodSandbox
+					name, id string
+				}{pod, name, c.Id})
+			case 2: // exact: PostCreateContainer of a created one; default: containerd undoes one
 				if len(created) == 0 {
 					continue
 				}
 				cr := created[arg%len(created)]
 				k := restarts.Key{PodUID: cr.pod.GetUid(), Container: cr.name}
-				seq++
-				id := "ctr" + strconv.Itoa(seq)
-				if err := p.PostCreateContainer(ctx, cr.pod, &api.Container{Id: id, PodSandboxId: cr.pod.GetId(), Name: cr.name}); err != nil {
-					t.Fatal(err)
+				if exact {
+					if err := p.PostCreateContainer(ctx, cr.pod, &api.Container{Id: cr.id, PodSandboxId: cr.pod.GetId(), Name: cr.name,
+						State: api.ContainerState_CONTAINER_CREATED, CreatedAt: 1}); err != nil {
+						t.Fatal(err)
+					}
+					if n, ok := m.pending[k]; ok {
+						delete(m.pending, k)
+						m.observe(k.PodUID, cr.id, k.Container, n)
+					}
+				} else {
+					undone := &api.Container{Id: cr.id, PodSandboxId: cr.pod.GetId(), Name: cr.name, State: api.ContainerState_CONTAINER_UNKNOWN}
+					if !UndoneCreation(undone) {
+						t.Fatal("containerd's undo not recognised")
+					}
+					if err := p.RemoveContainer(ctx, cr.pod, undone); err != nil {
+						t.Fatal(err)
+					}
+					m.remove(k, cr.id, true)
 				}
-				if n, ok := m.pending[k]; ok {
-					delete(m.pending, k)
-					m.observe(k.PodUID, id, k.Container, n)
-				}
-				if n, ok := tracker.Newest(k); ok != hasKey(m.newest, k) || n != m.newest[k] {
-					t.Fatalf("%v: tracker's newest %d (%v), want %d", k, n, ok, m.newest[k])
-				}
-			case 3: // RemoveContainer: a live one, or one never seen
+				checkNewest(k)
+			case 3: // RemoveContainer: a live one, or one never seen; undo-shaped for odd args
 				id := "none"
-				for cid := range m.live[pod.GetUid()] {
-					id = cid
+				for cid, lc := range m.live[pod.GetUid()] {
+					id, name = cid, lc.name
 					break
 				}
-				if err := p.RemoveContainer(ctx, pod, &api.Container{Id: id, PodSandboxId: pod.GetId(), Name: name}); err != nil {
+				key = restarts.Key{PodUID: pod.GetUid(), Container: name}
+				c := &api.Container{Id: id, PodSandboxId: pod.GetId(), Name: name, State: api.ContainerState(arg / 2 % 5), CreatedAt: 1}
+				if arg%2 == 1 {
+					c.State, c.CreatedAt = api.ContainerState_CONTAINER_UNKNOWN, 0
+				}
+				if err := p.RemoveContainer(ctx, pod, c); err != nil {
 					t.Fatal(err)
 				}
-				delete(m.live[pod.GetUid()], id)
+				m.remove(key, id, arg%2 == 1)
+				if lc, ok := m.live[pod.GetUid()][id]; ok {
+					t.Fatalf("model kept %v", lc)
+				}
+				checkNewest(key)
 			case 4: // RemovePodSandbox
 				if err := p.RemovePodSandbox(ctx, pod); err != nil {
 					t.Fatal(err)
@@ -345,9 +434,29 @@ func FuzzPluginEvents(f *testing.F) {
 						delete(m.pending, k)
 					}
 				}
-			case 5: // ValidateContainerAdjustment of arbitrary merged adjustments
-				if err := p.ValidateContainerAdjustment(ctx, proto.Clone(val).(*api.ValidateContainerAdjustmentRequest)); err != nil && !utf8.ValidString(err.Error()) {
+				for k := range m.inflight {
+					if k.PodUID == pod.GetUid() {
+						delete(m.inflight, k)
+					}
+				}
+			case 5: // ValidateContainerAdjustment of arbitrary merged adjustments, for a created container on odd args
+				req := proto.Clone(val).(*api.ValidateContainerAdjustmentRequest)
+				if arg%2 == 1 && len(created) > 0 {
+					cr := created[arg/2%len(created)]
+					req.Pod = cr.pod
+					if req.Container == nil {
+						req.Container = &api.Container{}
+					}
+					req.Container.Id, req.Container.Name = cr.id, cr.name
+				}
+				err := p.ValidateContainerAdjustment(ctx, req)
+				if err != nil && !utf8.ValidString(err.Error()) {
 					t.Fatalf("the validation refusal is not valid UTF-8: %q", err)
+				}
+				if err != nil { // the creation fails: its count comes back
+					k := restarts.Key{PodUID: req.GetPod().GetUid(), Container: req.GetContainer().GetName()}
+					m.remove(k, req.GetContainer().GetId(), true)
+					checkNewest(k)
 				}
 			case 6: // a reload
 				if arg%2 == 0 {

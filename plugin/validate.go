@@ -25,6 +25,14 @@ func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.Validat
 	pol := p.cfg.Policy.Load()
 	result := "allowed"
 	defer func() {
+		if err != nil {
+			// The creation fails: the count specguard committed at
+			// CreateContainer is given back at once. (containerd's undo
+			// says so too, but a refusal by specguard itself needs no
+			// second opinion.)
+			p.cfg.Tracker.Undo(req.GetContainer().GetId(), keyOf(req.GetPod(), req.GetContainer()))
+			p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
+		}
 		p.cfg.Recorder.ObserveRequest("ValidateContainerAdjustment", result, time.Since(start))
 	}()
 	if pol.Validation == nil {

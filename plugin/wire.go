@@ -24,12 +24,14 @@ import (
 //     a node's containers cost ~45 KB of Go objects each (8.7 KB on the
 //     wire), 466 MiB at 10,000 containers, and the Go runtime keeps the
 //     bookkeeping for its largest heap ever.
-//   - CreateContainer and the lifecycle events (PostCreateContainer,
-//     RemoveContainer): the syscall rules of the container's seccomp
-//     policy (dropSeccompSyscalls). containerd sends the whole profile of
-//     every RuntimeDefault container, some 400 syscall names, more than
-//     half of the request and 60% of the time spent unmarshalling it;
-//     specguard only asks whether there is a policy.
+//   - CreateContainer, ValidateContainerAdjustment and the lifecycle
+//     events (PostCreateContainer, RemoveContainer): the syscall rules of
+//     the container's seccomp policy (dropSeccompSyscalls). containerd
+//     sends the whole profile of every RuntimeDefault container, some 400
+//     syscall names, more than half of the request and 60% of the time
+//     spent unmarshalling it; specguard only asks whether there is a
+//     policy. (The adjustment a validator checks keeps its own policy
+//     whole: the validator compares it.)
 //
 // Every other request is unmarshalled as usual. It is exported for the
 // benchmarks, which hold specguard to a no-op plugin reading requests
@@ -45,6 +47,8 @@ func ReadLean(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnarySe
 			return readSync(raw, req)
 		case *api.CreateContainerRequest:
 			return unmarshalLean(unmarshal, req, createContainerField)
+		case *api.ValidateContainerAdjustmentRequest:
+			return unmarshalLean(unmarshal, req, validateContainerField)
 		case *api.PostCreateContainerRequest:
 			return unmarshalLean(unmarshal, req, postCreateContainerField)
 		case *api.RemoveContainerRequest:
@@ -79,6 +83,7 @@ func rawBytes(unmarshal ttrpc.Unmarshaler) ([]byte, error) {
 // The paths to the syscall rules in the requests that carry a container.
 var (
 	createContainerField      = fieldNumber(&api.CreateContainerRequest{}, "container")
+	validateContainerField    = fieldNumber(&api.ValidateContainerAdjustmentRequest{}, "container")
 	postCreateContainerField  = fieldNumber(&api.PostCreateContainerRequest{}, "container")
 	removeContainerField      = fieldNumber(&api.RemoveContainerRequest{}, "container")
 	stateChangeContainerField = fieldNumber(&api.StateChangeEvent{}, "container")

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strconv"
 	"testing"
@@ -183,10 +184,51 @@ func TestReadLeanRequests(t *testing.T) {
 			t.Errorf("%T read as (%v):\n%v", ev.full, err, got)
 		}
 	}
+	// A validator's request loses the container's syscall rules, not those
+	// of the adjustment it checks.
 	validate := &api.ValidateContainerAdjustmentRequest{Pod: pod, Container: c,
 		Adjust: &api.ContainerAdjustment{Linux: &api.LinuxContainerAdjustment{SeccompPolicy: c.GetLinux().GetSeccompPolicy()}}}
-	if got, err := read(t, validate, &api.ValidateContainerAdjustmentRequest{}); err != nil || !proto.Equal(got, validate) {
-		t.Errorf("ValidateContainerAdjustment request changed (%v)", err)
+	want := proto.Clone(validate).(*api.ValidateContainerAdjustmentRequest)
+	want.Container = lean(create).Container
+	if got, err := read(t, validate, &api.ValidateContainerAdjustmentRequest{}); err != nil || !proto.Equal(got, want) {
+		t.Errorf("ValidateContainerAdjustment request read as (%v):\n%v", err, got)
+	}
+	if len(want.GetAdjust().GetLinux().GetSeccompPolicy().GetSyscalls()) == 0 {
+		t.Error("the test's adjustment has no syscall rules to keep")
+	}
+}
+
+// The validator finds the same on a lean request as on the whole one.
+func TestValidatorFindsTheSameOnLeanRequests(t *testing.T) {
+	pol := parsePolicy(t, "  validation: {denySeccomp: true, denyHooks: true}\n  rules:\n    - name: r\n      security:\n        seccomp: {unconfined: inject}\n").Load()
+	for i := range 3 {
+		pod, c := workload.Request(i)
+		adj := &api.ContainerAdjustment{Linux: &api.LinuxContainerAdjustment{SeccompPolicy: c.GetLinux().GetSeccompPolicy()}}
+		switch i {
+		case 1:
+			c.Linux.SeccompPolicy, c.Linux.SeccompProfile = nil, nil // Unconfined: specguard injects its own
+			prof, err := engine.RuntimeDefaultSeccomp()
+			if err != nil {
+				t.Fatal(err)
+			}
+			adj.Linux.SeccompPolicy = prof
+		case 2:
+			adj.Hooks = &api.Hooks{Prestart: []*api.Hook{{Path: "/hook"}}}
+		}
+		full := &api.ValidateContainerAdjustmentRequest{Pod: pod, Container: c, Adjust: adj,
+			Owners: &api.OwningPlugins{}, Plugins: []*api.PluginInstance{{Name: "other", Index: "10"}}}
+		got, err := read(t, full, &api.ValidateContainerAdjustmentRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantF, wantErr := engine.ValidateAdjustment(pol, full)
+		haveF, haveErr := engine.ValidateAdjustment(pol, got.(*api.ValidateContainerAdjustmentRequest))
+		if !reflect.DeepEqual(wantF, haveF) || fmt.Sprint(wantErr) != fmt.Sprint(haveErr) {
+			t.Errorf("request %d: the lean request validates differently:\n%v %v\n%v %v", i, haveF, haveErr, wantF, wantErr)
+		}
+		if i != 1 && wantErr == nil {
+			t.Errorf("request %d: no refusal to compare", i)
+		}
 	}
 }
 

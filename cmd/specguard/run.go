@@ -27,6 +27,7 @@ type runOptions struct {
 	metricsAddr, logFormat, logLevel          string
 	nodeName, auditLog                        string
 	deadline                                  time.Duration
+	exactRestartCounts                        bool
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -42,6 +43,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.nodeName, "node-name", "", "node name for templates (default: the policy's, else the hostname)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append each decision that changed or refused something, or that audit-mode rules reported on, to this file as JSON lines")
 	fs.DurationVar(&o.deadline, "deadline", plugin.DefaultDeadline, "bound on one CreateContainer decision; keep it well under the runtime's request timeout")
+	fs.BoolVar(&o.exactRestartCounts, "exact-restart-counts", false,
+		"count a restart only once the runtime confirms the creation (PostCreateContainer: a second NRI request in every container creation); see docs/kubelet-parity.md")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
 	}
@@ -132,7 +135,7 @@ func run(ctx context.Context, o runOptions, log *logrus.Entry) error {
 	tracker := restarts.NewTracker(kubelet.RestartCountFromLogDir)
 	p, err := plugin.New(plugin.Config{
 		Policy: store.Pointer(), Tracker: tracker, Log: log, Recorder: connectedRecorder{m, &ready},
-		NodeName: nodeName, Deadline: o.deadline, Audit: audit,
+		NodeName: nodeName, Deadline: o.deadline, Audit: audit, ExactRestartCounts: o.exactRestartCounts,
 	})
 	if err != nil {
 		return err

@@ -54,9 +54,9 @@ func BenchmarkResync10k(b *testing.B) {
 	b.ReportMetric(float64(after-before)/10000, "heap-B/container")
 }
 
-// BenchmarkRestart is one container restart as the plugin drives it:
-// Assign at CreateContainer, Confirm at PostCreateContainer, Remove of the
-// previous container, in a tracker of 10,000 containers.
+// BenchmarkRestart is one container restart as the plugin drives it by
+// default: Assign and Commit at CreateContainer, Remove of the previous
+// container, in a tracker of 10,000 containers.
 func BenchmarkRestart(b *testing.B) {
 	uids, obs := fleet(10000)
 	tr := NewTracker(nil)
@@ -74,8 +74,8 @@ func BenchmarkRestart(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		k := i % len(obs)
 		key := obs[k].Key
-		tr.Assign(key, 0, false, "")
-		tr.Confirm(newIDs[i], key)
+		a := tr.Assign(key, 0, false, "")
+		tr.Commit(newIDs[i], key, a.Count)
 		tr.Remove(ids[k], key)
 		ids[k] = newIDs[i]
 	}

@@ -71,8 +71,9 @@ type countingNoop struct {
 func (p *countingNoop) count() int64 { return p.calls.Load() }
 
 // noopEvents is a no-op plugin subscribed to the events specguard
-// subscribes to: containerd calls PostCreateContainer inside CRI
-// CreateContainer, so that round trip is part of the create latency.
+// subscribes to with --exact-restart-counts: containerd calls
+// PostCreateContainer inside CRI CreateContainer, so that round trip is
+// part of the create latency.
 type noopEvents struct{ countingNoop }
 
 func (*noopEvents) PostCreateContainer(context.Context, *api.PodSandbox, *api.Container) error {
@@ -91,24 +92,29 @@ func (p *countingNoop) CreateContainer(_ context.Context, pod *api.PodSandbox, c
 
 // BenchmarkContainerdCreate times CRI CreateContainer on a real containerd
 // (the e2e stack of test/e2e/harness: containerd 2.4.2, runc, NRI enabled)
-// in five conditions, in rotating rounds of containerdRound creations so
+// in six conditions, in rotating rounds of containerdRound creations so
 // that all see the same machine:
 //
 //   - without: no NRI plugin connected (containerd then skips NRI);
-//   - noop: a no-op NRI plugin (in this process) connected: what NRI costs;
-//   - noop-events: the same, subscribed to the events specguard takes
-//     (containerd calls PostCreateContainer inside CRI CreateContainer);
+//   - noop: a no-op NRI plugin (in this process) connected, subscribed to
+//     CreateContainer alone: what NRI costs;
+//   - noop-events: the same, subscribed to what specguard takes with
+//     --exact-restart-counts (containerd calls PostCreateContainer inside
+//     CRI CreateContainer);
 //   - specguard: the built binary on the 100-rule workload policy, JSON
 //     logs at info level as deployed (a line per adjusted container);
-//   - specguard-warn: the same at --log-level warn (no line per container).
+//   - specguard-exact: the same with --exact-restart-counts;
+//   - specguard-warn: the default at --log-level warn (no line per
+//     container).
 //
 // Each creation is one gRPC call from this process, as the kubelet makes
 // it, of a kubelet-shaped container (labels, restart-count annotation,
 // resources, non-root, RuntimeDefault seccomp) into a pod of the workload's
 // namespace and labels; it is removed (untimed) before the next. b.N
 // creations are timed in each condition. The target is specguard against
-// without (ratio-*); specguard against noop-events (own-ratio-p50) is the
-// share of specguard's decision and adjustment.
+// without (ratio-*); specguard against noop (own-ratio-p50) is the share of
+// specguard's decision and adjustment, specguard-exact against noop-events
+// (exact-own-ratio-p50) the same in the exact mode.
 func BenchmarkContainerdCreate(b *testing.B) {
 	tools := requireStack(b)
 	s, err := harness.Start(harness.Options{Tools: tools, Owner: os.Getpid(), Logf: b.Logf})
@@ -247,6 +253,7 @@ func BenchmarkContainerdCreate(b *testing.B) {
 		noopCondition("noop", noop),
 		noopCondition("noop-events", events),
 		specguardCondition("specguard"),
+		specguardCondition("specguard-exact", "--exact-restart-counts"),
 		specguardCondition("specguard-warn", "--log-level", "warn"),
 	}
 
@@ -282,7 +289,7 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	}
 	b.StopTimer()
 
-	without, nop, nopEvents, sg, sgWarn := conds[0].times, conds[1].times, conds[2].times, conds[3].times, conds[4].times
+	without, nop, nopEvents, sg, sgExact, sgWarn := conds[0].times, conds[1].times, conds[2].times, conds[3].times, conds[4].times, conds[5].times
 	for _, c := range conds {
 		b.ReportMetric(ms(c.times.p50()), c.name+"-p50-ms")
 		b.ReportMetric(ms(c.times.p99()), c.name+"-p99-ms")
@@ -291,7 +298,10 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	b.ReportMetric(float64(sg.p99())/float64(without.p99()), "ratio-p99")
 	b.ReportMetric(float64(nop.p50())/float64(without.p50()), "noop-ratio-p50")
 	b.ReportMetric(float64(nopEvents.p50())/float64(without.p50()), "noop-events-ratio-p50")
-	b.ReportMetric(float64(sg.p50())/float64(nopEvents.p50()), "own-ratio-p50")
-	b.ReportMetric(float64(sgWarn.p50())/float64(nopEvents.p50()), "warn-own-ratio-p50")
+	b.ReportMetric(float64(sgExact.p50())/float64(without.p50()), "exact-ratio-p50")
+	b.ReportMetric(float64(sgExact.p99())/float64(without.p99()), "exact-ratio-p99")
+	b.ReportMetric(float64(sg.p50())/float64(nop.p50()), "own-ratio-p50")
+	b.ReportMetric(float64(sgExact.p50())/float64(nopEvents.p50()), "exact-own-ratio-p50")
+	b.ReportMetric(float64(sgWarn.p50())/float64(nop.p50()), "warn-own-ratio-p50")
 	b.ReportMetric(float64(noop.requestBytes.Load()), "nri-request-B")
 }

@@ -1,9 +1,11 @@
 // Package bench holds specguard's performance benchmarks, run by `make bench`
 // and printed as one table by cmd/benchtable (see docs/performance.md):
 //
-//   - BenchmarkCreateContainer: one CreateContainer through the real NRI
-//     runtime half (pkg/adaptation) over a Unix socket, specguard with a
-//     100-rule policy against a no-op plugin, interleaved in one run;
+//   - BenchmarkCreateContainer: every request of one container creation
+//     (CreateContainer, ValidateContainerAdjustment, PostCreateContainer)
+//     through the real NRI runtime half (pkg/adaptation) over a Unix
+//     socket, specguard with a 100-rule policy (by default, in the exact
+//     mode, validating) against a no-op plugin, interleaved in one run;
 //   - BenchmarkTrackedMemory: the built binary's RSS with 10,000 tracked
 //     containers after Synchronize and churn;
 //   - BenchmarkStartup: from exec of the built binary to the runtime half

@@ -90,3 +90,15 @@ func (r *nriRuntime) create(tb testing.TB, pod *api.PodSandbox, c *api.Container
 	}
 	return resp
 }
+
+func (r *nriRuntime) postCreate(tb testing.TB, pod *api.PodSandbox, c *api.Container) {
+	if err := r.nri.PostCreateContainer(context.Background(), &adaptation.PostCreateContainerRequest{Pod: pod, Container: c}); err != nil {
+		tb.Fatalf("PostCreateContainer: %v", err)
+	}
+}
+
+func (r *nriRuntime) removePod(tb testing.TB, pod *api.PodSandbox) {
+	if err := r.nri.RemovePodSandbox(context.Background(), &adaptation.RemovePodSandboxRequest{Pod: pod}); err != nil {
+		tb.Fatalf("RemovePodSandbox: %v", err)
+	}
+}

@@ -16,12 +16,18 @@ import (
 
 // TestChurnThroughRestartsAndDrops drives one container name through many
 // attempts while specguard is killed and restarted and while the runtime
-// drops every connection in the middle of a burst of requests. Restart
-// counts must go up by one on every adjusted attempt: none lost, none
-// repeated.
+// drops every connection in the middle of a burst of requests, in either
+// restart-count mode. Restart counts must go up by one on every adjusted
+// attempt: none lost, none repeated.
 func TestChurnThroughRestartsAndDrops(t *testing.T) {
+	for name, args := range map[string][]string{"default": nil, "exact": {"--exact-restart-counts"}} {
+		t.Run(name, func(t *testing.T) { churnThroughRestartsAndDrops(t, args) })
+	}
+}
+
+func churnThroughRestartsAndDrops(t *testing.T, args []string) {
 	r := newRuntime(t)
-	p := r.startPlugin()
+	p := r.startPlugin(args...)
 	pod := r.addPod("web-0", "shop", "uid-churn", nil)
 
 	last := -1
@@ -49,7 +55,7 @@ func TestChurnThroughRestartsAndDrops(t *testing.T) {
 		switch i {
 		case 100:
 			p.kill()
-			p = r.startPlugin()
+			p = r.startPlugin(args...)
 		case 200:
 			// Drop every connection while other requests are in flight.
 			other := r.addPod("noise", "shop", "uid-noise", nil)

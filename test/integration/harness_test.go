@@ -143,8 +143,12 @@ func (r *runtime) addPod(name, ns, uid string, annotations map[string]string) *a
 	return pod
 }
 
-// create sends CreateContainer (and PostCreateContainer when it succeeds)
-// and records the container with the annotations it ended up with.
+// create does what containerd 2.4.2's CRI CreateContainer does over NRI:
+// CreateContainer; when that fails, the undo (UndoCreateContainer:
+// StopContainer and RemoveContainer of a container built from its ID and
+// spec alone, in no store, so in state UNKNOWN with no creation time);
+// when it succeeds, PostCreateContainer. It records a created container
+// with the annotations it ended up with and its creation time.
 func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Container)) (*api.Container, *api.ContainerAdjustment, error) {
 	r.mu.Lock()
 	r.nextID++
@@ -164,8 +168,10 @@ func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Cont
 	defer block.Unblock()
 	resp, err := rt.CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod, Container: c})
 	if err != nil {
+		r.undo(rt, pod, c)
 		return c, nil, err
 	}
+	c.CreatedAt = time.Now().UnixNano()
 	adj := resp.GetAdjust()
 	for k, v := range adj.GetAnnotations() {
 		c.Annotations[k] = v
@@ -180,13 +186,29 @@ func (r *runtime) create(pod *api.PodSandbox, name string, mutate func(*api.Cont
 	return c, adj, nil
 }
 
+// undo is containerd's UndoCreateContainer for a creation that failed
+// after the plugins answered CreateContainer.
+func (r *runtime) undo(rt *adaptation.Adaptation, pod *api.PodSandbox, c *api.Container) {
+	undone := &api.Container{Id: c.Id, PodSandboxId: c.PodSandboxId, Name: c.Name, State: api.ContainerState_CONTAINER_UNKNOWN}
+	ctx := context.Background()
+	if _, err := rt.StopContainer(ctx, &adaptation.StopContainerRequest{Pod: pod, Container: undone}); err != nil {
+		r.t.Logf("StopContainer (undo): %v", err) // containerd only logs it too
+	}
+	if err := rt.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: pod, Container: undone}); err != nil {
+		r.t.Logf("RemoveContainer (undo): %v", err)
+	}
+}
+
+// remove sends RemoveContainer as containerd 2.4.2 does for a container that
+// ran and exited: its state reads UNKNOWN there too (containerd maps no
+// exited state to NRI's), but it has its creation time.
 func (r *runtime) remove(pod *api.PodSandbox, c *api.Container) {
 	r.mu.Lock()
 	delete(r.ctrs, c.Id)
 	r.mu.Unlock()
 	// A copy: a Synchronize in flight may still be sending the original.
 	c = proto.Clone(c).(*api.Container)
-	c.State = api.ContainerState_CONTAINER_STOPPED
+	c.State = api.ContainerState_CONTAINER_UNKNOWN
 	if err := r.rt().RemoveContainer(context.Background(), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
 		r.t.Fatalf("RemoveContainer: %v", err)
 	}

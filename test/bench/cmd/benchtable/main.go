@@ -23,8 +23,12 @@ type target struct {
 }
 
 var targets = []target{
+	// Every request of one container creation against a no-op plugin's
+	// CreateContainer (PRODUCT.md; the p99 bound is issue 15's), and
+	// CreateContainer alone.
 	{"CreateContainer", "ratio-p50", 1.10, "<= 1.10"},
-	{"CreateContainer", "ratio-p99", 1.10, "<= 1.10"},
+	{"CreateContainer", "ratio-p99", 1.5, "<= 1.5"},
+	{"CreateContainer", "create-ratio-p50", 1.10, "<= 1.10"},
 	{"Decide/rules=1000", "p99-us", 20, "< 20 us"},
 	{"TrackedMemory", "rss-MiB", 30, "< 30 MiB"},
 	{"Startup", "p50-ms", 200, "< 200 ms"},
@@ -88,7 +92,7 @@ func run(in io.Reader, out io.Writer) error {
 	for _, h := range header {
 		fmt.Fprintln(out, h)
 	}
-	fmt.Fprintf(out, "%-26s %-22s %12s %25s %4s %-10s\n", "benchmark", "figure", "median", "spread (min-max)", "n", "target")
+	fmt.Fprintf(out, "%-26s %-28s %12s %25s %4s %-10s\n", "benchmark", "figure", "median", "spread (min-max)", "n", "target")
 	for _, k := range order {
 		v := slices.Clone(values[k])
 		slices.Sort(v)
@@ -106,7 +110,7 @@ func run(in io.Reader, out io.Writer) error {
 				goal = t.text + " " + verdict
 			}
 		}
-		fmt.Fprintf(out, "%-26s %-22s %12s %25s %4d %s\n", k.bench, k.unit, num(med),
+		fmt.Fprintf(out, "%-26s %-28s %12s %25s %4d %s\n", k.bench, k.unit, num(med),
 			num(v[0])+" - "+num(v[len(v)-1]), len(v), goal)
 	}
 	return nil
