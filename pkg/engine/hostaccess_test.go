@@ -300,8 +300,8 @@ func TestHostAccessChecks(t *testing.T) {
 		"overlay without directories": {security: pathsOnly, mutate: []func(*api.Container){overlay("ro")},
 			refuse: []string{`hostPaths: mount /merged: an overlay naming no host directory (no lowerdir) is not known to be harmless`}},
 		"a privileged container is refused by devices: deny, its /sys left to it": {security: both, mutate: []func(*api.Container){privileged},
-			refuse: []string{`devices: device /dev/sda (b 8:0) is denied (no allowedDevices)`,
-				`devices: device cgroup rule "a *:* rwm" allows host devices (no allowedDevices)`}},
+			refuse: []string{`devices: device cgroup rule "a *:* rwm" allows host devices (no allowedDevices)`,
+				`devices: device /dev/sda (b 8:0) is denied (no allowedDevices)`}},
 		"a privileged container passes hostPaths when devices are allowed": {security: pathsOnly, mutate: []func(*api.Container){privileged}},
 		"read-write /sys without every device allowed is not privileged": {security: pathsOnly, mutate: []func(*api.Container){
 			privileged, func(c *api.Container) { c.Linux.Resources.Devices[0] = allowRule("b", 8, anyNumber, "rwm") },
