@@ -2,16 +2,14 @@
 # Builds what the single-node Kubernetes of test/cluster runs, beside the e2e
 # tools (hack/tools.sh): etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet and kubectl from k8s.io/kubernetes as pinned in
-# test/tools/kube/go.mod, into _output/tools/bin; the CNI plugins bridge,
-# host-local and loopback as pinned in test/tools/go.mod, into
-# _output/tools/cni. Idempotent: a binary is rebuilt only when its build info
-# no longer matches the pin. A cold build takes 10-20 minutes on 2 cores: the
+# test/tools/kube/go.mod, into _output/tools/bin (the CNI plugins the node's
+# pods need come from hack/tools.sh, in _output/tools/bin/cni). Idempotent: a
+# binary is rebuilt only when its build info no longer matches the pin. A cold build takes 10-20 minutes on 2 cores: the
 # elapsed time is printed every 30 seconds.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${TOOLS_BIN:-$ROOT/_output/tools/bin}
-CNI=${CNI_BIN:-$ROOT/_output/tools/cni}
 GO=${GO:-go}
 
 now() { date +%s.%N; }
@@ -53,7 +51,7 @@ build() {
   say "built $name in $(took "$t")"
 }
 
-mkdir -p "$BIN" "$CNI"
+mkdir -p "$BIN"
 total=$(now)
 
 # --- Kubernetes and etcd ----------------------------------------------------
@@ -71,12 +69,4 @@ for c in kubectl kube-apiserver kube-controller-manager kube-scheduler kubelet; 
 done
 build etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD" "" "$BIN"
 
-# --- CNI plugins ------------------------------------------------------------
-cd "$ROOT/test/tools"
-PLUGINS=$("$GO" list -m -f '{{.Version}}' github.com/containernetworking/plugins)
-for p in main/bridge ipam/host-local main/loopback; do
-  build "$(basename "$p")" "github.com/containernetworking/plugins/plugins/$p" \
-    github.com/containernetworking/plugins "$PLUGINS" "" "$CNI"
-done
-
-say "cluster tools ready in $BIN and $CNI ($(took "$total"))"
+say "cluster tools ready in $BIN ($(took "$total"))"

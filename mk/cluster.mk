@@ -11,7 +11,7 @@ CLUSTER_TIMEOUT ?= 40m
 # `make test` runs the cluster scenarios after the e2e.
 test: e2e-cluster
 
-cluster-tools: tools ## build etcd, the Kubernetes control plane, kubelet, kubectl and the CNI plugins into _output/tools (10-20 min cold)
+cluster-tools: tools ## build etcd, the Kubernetes control plane, kubelet and kubectl into _output/tools/bin (10-20 min cold); CNI plugins come from make tools
 	@hack/cluster-tools.sh
 
 cluster: cluster-tools build image-archive ## a single-node Kubernetes with specguard deployed, in the background; prints how to use it

@@ -45,7 +45,7 @@ const PodLogsDir = "/var/log/pods"
 type Tools struct {
 	harness.Tools        // containerd, shim, ctr, crictl, runc, specguard, busybox
 	KubeBin       string // kubelet, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd
-	CNIBin        string // the CNI plugins bridge, host-local, loopback
+	CNIBin        string // the CNI plugins bridge, host-local, loopback (make tools)
 }
 
 // KubeBinaries are the programs Tools.KubeBin must hold.
@@ -57,7 +57,7 @@ var cniPlugins = []string{"bridge", "host-local", "loopback"}
 func DefaultTools(root string) Tools {
 	t := Tools{Tools: harness.DefaultTools(root)}
 	t.KubeBin = t.Bin
-	t.CNIBin = filepath.Join(root, "_output", "tools", "cni")
+	t.CNIBin = filepath.Join(t.Bin, "cni") // built by hack/tools.sh
 	return t
 }
 
@@ -71,7 +71,7 @@ func (t Tools) Check() error {
 	}
 	for _, b := range cniPlugins {
 		if !executable(filepath.Join(t.CNIBin, b)) {
-			errs = append(errs, fmt.Errorf("missing CNI plugin %s (run `make cluster-tools`)", filepath.Join(t.CNIBin, b)))
+			errs = append(errs, fmt.Errorf("missing CNI plugin %s (run `make tools`)", filepath.Join(t.CNIBin, b)))
 		}
 	}
 	return errors.Join(errs...)
