@@ -217,17 +217,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) save() error {
-	b, err := json.MarshalIndent(n.state, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := n.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, n.statePath())
-}
+func (n *Node) save() error { return harness.WriteStateFile(n.statePath(), n.state) }
 
 // ports the node's servers listen on, all on 127.0.0.1.
 type ports struct {
@@ -668,14 +658,8 @@ func (n *Node) Down() error {
 // LoadState reads the state file of the node in dir.
 func LoadState(dir string) (State, error) {
 	var st State
-	b, err := os.ReadFile(filepath.Join(dir, "node.json"))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("%s: %w", filepath.Join(dir, "node.json"), err)
-	}
-	return st, nil
+	err := harness.ReadStateFile(filepath.Join(dir, "node.json"), &st)
+	return st, err
 }
 
 // Cleanup stops the node recorded in dir/node.json by pid and removes what

@@ -232,16 +232,34 @@ func (s *Stack) start(archive string) error {
 	return s.ImportImage(archive)
 }
 
-func (s *Stack) saveState() error {
-	b, err := json.MarshalIndent(s.state, "", "  ")
+func (s *Stack) saveState() error { return WriteStateFile(s.statePath(), s.state) }
+
+// WriteStateFile writes v as indented JSON to path, through a temporary
+// file renamed over it, so that a reader (a cleanup from another process)
+// never sees half a state.
+func WriteStateFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := s.statePath() + ".tmp"
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.statePath())
+	return os.Rename(tmp, path)
+}
+
+// ReadStateFile reads a file WriteStateFile wrote into v; an error names
+// the file.
+func ReadStateFile(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 var containerdConfig = template.Must(template.New("containerd.toml").Parse(`# Private containerd for specguard's e2e tests and demo (generated).
@@ -504,14 +522,8 @@ func (s *Stack) Down() error {
 // LoadState reads the state file of the stack in dir.
 func LoadState(dir string) (State, error) {
 	var st State
-	b, err := os.ReadFile(filepath.Join(dir, "stack.json"))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("%s: %w", filepath.Join(dir, "stack.json"), err)
-	}
-	return st, nil
+	err := ReadStateFile(filepath.Join(dir, "stack.json"), &st)
+	return st, err
 }
 
 // Cleanup stops and removes the stack recorded in dir/stack.json, by pid
