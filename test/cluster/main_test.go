@@ -53,12 +53,5 @@ func TestMain(m *testing.M) {
 
 func requireEnv(t testing.TB) {
 	t.Helper()
-	if suite.envErr == nil {
-		return
-	}
-	msg := fmt.Sprintf("the cluster tests need root, cgroups, `make cluster-tools build image-archive`:\n%v", suite.envErr)
-	if os.Getenv("SPECGUARD_E2E_SKIP") == "1" {
-		t.Skip(msg + "\n(skipped: SPECGUARD_E2E_SKIP=1)")
-	}
-	t.Fatal(msg + "\n(set SPECGUARD_E2E_SKIP=1 to skip instead)")
+	harness.RequireEnv(t, suite.envErr, "the cluster tests need root, cgroups, `make cluster-tools build image-archive`")
 }

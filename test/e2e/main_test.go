@@ -65,12 +65,5 @@ func runMain(m *testing.M) int {
 // machine cannot run the e2e tests.
 func requireEnv(t *testing.T) {
 	t.Helper()
-	if suite.envErr == nil {
-		return
-	}
-	msg := fmt.Sprintf("e2e needs root, cgroups, `make tools` and `make build`:\n%v", suite.envErr)
-	if os.Getenv("SPECGUARD_E2E_SKIP") == "1" {
-		t.Skip(msg + "\n(skipped: SPECGUARD_E2E_SKIP=1)")
-	}
-	t.Fatal(msg + "\n(set SPECGUARD_E2E_SKIP=1 to skip instead)")
+	harness.RequireEnv(t, suite.envErr, "e2e needs root, cgroups, `make tools` and `make build`")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // Module is the main module's path, used to find the repository root.
@@ -112,4 +113,19 @@ func modulePath(gomod string) string {
 		}
 	}
 	return ""
+}
+
+// RequireEnv fails t when envErr says the machine cannot run the tests,
+// naming what they need; SPECGUARD_E2E_SKIP=1 makes it a skip instead (CI
+// never sets it).
+func RequireEnv(t testing.TB, envErr error, needs string) {
+	t.Helper()
+	if envErr == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s:\n%v", needs, envErr)
+	if os.Getenv("SPECGUARD_E2E_SKIP") == "1" {
+		t.Skip(msg + "\n(skipped: SPECGUARD_E2E_SKIP=1)")
+	}
+	t.Fatal(msg + "\n(set SPECGUARD_E2E_SKIP=1 to skip instead)")
 }
