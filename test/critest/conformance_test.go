@@ -38,6 +38,36 @@ var knownFailures = []struct {
 		"runc cannot make the rootfs private inside the pod's user namespace on this VM (remount-private: permission denied)"},
 }
 
+// racySkips are the cases critest itself skips when it catches the runtime
+// in a documented gap, and whose catching is a race: the same stack passes
+// them in one run and skips them in the next, with or without a plugin
+// (critest v1.37.0 skips with "spec discrepancy: containerd lost ..." when
+// containers created around a late-joining plugin's Synchronize are not
+// reported to it). A skip of one of these with that message is not counted
+// against specguard; any other outcome still is.
+var racySkips = []struct {
+	spec    *regexp.Regexp
+	message string
+}{
+	{regexp.MustCompile(`NRI plugin synchronization should receive a callback for container created during the Synchronize call$`),
+		"spec discrepancy: containerd loses containers created while a late-joining plugin's Synchronize"},
+	{regexp.MustCompile(`NRI plugin synchronization should receive information about all containers without the race condition during initialization$`),
+		"spec discrepancy: containerd lost "},
+}
+
+// racySkip says whether o is critest's documented skip of a racy case.
+func racySkip(spec string, o outcome) bool {
+	if !o.skipped() {
+		return false
+	}
+	for _, k := range racySkips {
+		if k.spec.MatchString(spec) && strings.HasPrefix(o.Message, k.message) {
+			return true
+		}
+	}
+	return false
+}
+
 func knownFailure(spec string) (string, bool) {
 	for _, k := range knownFailures {
 		if k.spec.MatchString(spec) {
@@ -149,6 +179,11 @@ func runPass(ctx context.Context, t *testing.T, p pass, base *run) (*run, string
 	if base == nil {
 		return r, "-"
 	}
+	for _, spec := range sortedKeys(base.Specs) {
+		if o := r.Specs[spec]; base.Specs[spec].passed() && racySkip(spec, o) {
+			t.Logf("pass %q: %s passed without specguard and critest skipped it here for a race it documents: %s", p.name, spec, o.Message)
+		}
+	}
 	regressed := regressions(base, r)
 	if len(regressed) == 0 {
 		return r, "none"
@@ -178,13 +213,16 @@ func runPass(ctx context.Context, t *testing.T, p pass, base *run) (*run, string
 }
 
 // regressions are the cases that passed in base and did not pass in r;
-// skipped in r counts too: specguard must not make a case skip.
+// skipped in r counts too (specguard must not make a case skip), except
+// critest's own skip of a case whose outcome is a race (racySkips).
 func regressions(base, r *run) []string {
 	var out []string
 	for _, spec := range sortedKeys(base.Specs) {
-		if o, ok := r.Specs[spec]; base.Specs[spec].passed() && (!ok || !o.passed()) {
-			out = append(out, spec)
+		o, ok := r.Specs[spec]
+		if !base.Specs[spec].passed() || (ok && (o.passed() || racySkip(spec, o))) {
+			continue
 		}
+		out = append(out, spec)
 	}
 	return out
 }
