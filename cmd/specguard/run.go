@@ -134,7 +134,7 @@ func run(ctx context.Context, o runOptions, log *logrus.Entry) error {
 
 	tracker := restarts.NewTracker(kubelet.RestartCountFromLogDir)
 	p, err := plugin.New(plugin.Config{
-		Policy: store.Pointer(), Tracker: tracker, Log: log, Recorder: connectedRecorder{m, &ready},
+		Policy: store, Tracker: tracker, Log: log, Recorder: connectedRecorder{m, &ready},
 		NodeName: nodeName, Deadline: o.deadline, Audit: audit, ExactRestartCounts: o.exactRestartCounts,
 	})
 	if err != nil {
