@@ -110,7 +110,7 @@ type IntBounds struct {
 
 // Within reports whether v lies inside min and max.
 func (b *IntBounds) Within(v int64) bool {
-	return !(b.HasMin && v < b.Min) && !(b.HasMax && v > b.Max)
+	return (!b.HasMin || v >= b.Min) && (!b.HasMax || v <= b.Max)
 }
 
 // Clamp brings v inside min and max.

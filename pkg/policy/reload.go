@@ -89,7 +89,7 @@ func readPolicyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	return io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 }
 
@@ -147,7 +147,7 @@ func (s *Store) Watch(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	if err := w.Add(filepath.Dir(s.path)); err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Store) Watch(ctx context.Context, hup <-chan os.Signal) error {
 		case <-hup:
 			s.forceReload()
 		case <-ticker.C:
-			s.Reload()
+			_, _ = s.Reload() // reported through OnReload
 		case _, ok := <-w.Events:
 			if !ok {
 				return nil
@@ -174,7 +174,7 @@ func (s *Store) Watch(ctx context.Context, hup <-chan os.Signal) error {
 			debounce = time.After(200 * time.Millisecond)
 		case <-debounce:
 			debounce = nil
-			s.Reload()
+			_, _ = s.Reload() // reported through OnReload
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
@@ -190,5 +190,5 @@ func (s *Store) forceReload() {
 	s.mu.Lock()
 	s.hash = [32]byte{}
 	s.mu.Unlock()
-	s.Reload()
+	_, _ = s.Reload() // reported through OnReload
 }
