@@ -117,7 +117,7 @@ const validationSection = "  validation: {denyHooks: true, denyHostMounts: true,
 // at the same time:
 //
 //   - noop: a plugin that changes nothing and subscribes to CreateContainer
-//     alone, the baseline (PRODUCT.md's target is specguard over this);
+//     alone, the baseline (specguard's targets are ratios over this);
 //   - noop-lean: the same, reading requests as specguard does
 //     (plugin.ReadLean: without the seccomp policy's syscall rules, which
 //     specguard never reads): what the decision costs on top of the same
