@@ -199,8 +199,11 @@ type ValidationRules struct {
 	DenyNamespaces bool
 }
 
-// SafeSysctls is the Kubernetes safe sysctl set, the default allow list.
-var SafeSysctls = []string{
+// SafeSysctls returns the Kubernetes safe sysctl set, the default allow
+// list (a copy: callers cannot change the default).
+func SafeSysctls() []string { return append([]string(nil), safeSysctls...) }
+
+var safeSysctls = []string{
 	"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
 	"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start",
 	"net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
@@ -676,7 +679,7 @@ func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 		out.CheckSysctls = true
 		allow := s.Sysctls.Allow
 		if len(allow) == 0 {
-			allow = SafeSysctls
+			allow = safeSysctls
 		}
 		out.SysctlsAllow = compileGlobs(e, base+".sysctls.allow", allow, false)
 	}
