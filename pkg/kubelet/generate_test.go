@@ -272,23 +272,47 @@ func TestContainerOOMScoreAdjSidecar(t *testing.T) {
 		p.Spec.InitContainers = []v1.Container{sc}
 		return p
 	}
+	withPodRequest := func(p *v1.Pod, mem string) *v1.Pod {
+		p.Spec.InitContainers = append([]v1.Container{{Name: "setup", Resources: v1.ResourceRequirements{Requests: rl("memory", "128Mi")}}},
+			p.Spec.InitContainers...)
+		p.Spec.Resources = &v1.ResourceRequirements{Requests: rl("memory", mem)}
+		return p
+	}
 	capacity := int64(16 << 30)
+	// kubelet 1.37 (pkg/kubelet/qos/policy.go): the lower of the sidecar's
+	// own score and the score of the smallest regular request; no default
+	// request, no +1.
 	cases := map[string]struct {
 		pod  *v1.Pod
+		idx  int
 		want int
 	}{
-		// min(64Mi, 256Mi) = 64Mi -> 997, +1 as the sidecar is the minimum.
-		"sidecar smallest": {mk("64Mi", "256Mi"), 998},
-		// min(1Gi, 256Mi) = 256Mi -> 985, +1 as 256Mi <= the sidecar's 1Gi.
-		"app smallest": {mk("1Gi", "256Mi"), 986},
-		// No request: counts as 200Mi against 256Mi; 0 < 200Mi so no +1 -> 1000-12 = 988.
-		"sidecar without request": {mk("", "256Mi"), 988},
-		// Equal: +1.
-		"equal": {mk("256Mi", "256Mi"), 986},
+		// own 64Mi -> 997; app 256Mi -> 985: 985.
+		"sidecar smallest": {mk("64Mi", "256Mi"), 0, 985},
+		// own 1Gi -> 938 is already lower than 985.
+		"app smallest": {mk("1Gi", "256Mi"), 0, 938},
+		// no request: own 1000 (not capped before the comparison); app 985.
+		"sidecar without request": {mk("", "256Mi"), 0, 985},
+		"equal":                   {mk("256Mi", "256Mi"), 0, 985},
+		// app without request: 1000 for both, then capped at 999.
+		"no requests but a limit elsewhere": {func() *v1.Pod {
+			p := mk("", "64Mi")
+			p.Spec.Containers[0].Resources.Requests = nil
+			p.Spec.Containers[0].Resources.Limits = rl("cpu", "1")
+			return p
+		}(), 0, 999},
+		// Pod-level request 1Gi: containers request max(app 256Mi + sc 64Mi,
+		// setup 128Mi) = 320Mi, so each of the 3 containers gets
+		// (1024Mi-320Mi)/3 = 246065834 bytes more: setup 128Mi+share -> 978;
+		// sc 64Mi+share -> 982, but app 256Mi+share -> 971 wins.
+		"pod-level request, init":    {withPodRequest(mk("64Mi", "256Mi"), "1Gi"), 0, 978},
+		"pod-level request, sidecar": {withPodRequest(mk("64Mi", "256Mi"), "1Gi"), 1, 971},
+		// Containers request more than the pod: no share.
+		"pod-level request below containers": {withPodRequest(mk("64Mi", "256Mi"), "100Mi"), 1, 985},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := ContainerOOMScoreAdj(tc.pod, &tc.pod.Spec.InitContainers[0], capacity); got != tc.want {
+			if got := ContainerOOMScoreAdj(tc.pod, &tc.pod.Spec.InitContainers[tc.idx], capacity); got != tc.want {
 				t.Errorf("got %d, want %d", got, tc.want)
 			}
 		})
