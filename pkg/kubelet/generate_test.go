@@ -480,7 +480,7 @@ func TestGenerateErrors(t *testing.T) {
 		"bad stop signal": {mutate: func(p *v1.Pod) {
 			s := v1.Signal("SIGBOGUS")
 			p.Spec.Containers[0].Lifecycle = &v1.Lifecycle{StopSignal: &s}
-		}, want: "unsupported signal"},
+		}, opts: GenerateOptions{Node: NodeConfig{FeatureGates: map[string]bool{FeatureContainerStopSignals: true}}}, want: "unsupported signal"},
 		"apparmor no name": {mutate: func(p *v1.Pod) {
 			p.Spec.SecurityContext = &v1.PodSecurityContext{AppArmorProfile: &v1.AppArmorProfile{Type: v1.AppArmorProfileTypeLocalhost}}
 		}, want: "missing localhost apparmor profile name"},
@@ -533,8 +533,48 @@ func TestStopSignal(t *testing.T) {
 	pod := basePod()
 	s := v1.Signal("SIGRTMIN+1")
 	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{StopSignal: &s}
-	if got := gen(t, pod, GenerateOptions{}).ContainerConfig.StopSignal; got != runtimeapi.Signal_SIGNAL_SIGRTMINPLUS1 {
-		t.Errorf("stop signal %v", got)
+	// ContainerStopSignals is alpha and off in v1.37.2: no signal.
+	if got := gen(t, pod, GenerateOptions{}).ContainerConfig.StopSignal; got != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		t.Errorf("gate off by default: stop signal %v", got)
+	}
+	on := GenerateOptions{Node: NodeConfig{FeatureGates: map[string]bool{FeatureContainerStopSignals: true}}}
+	if got := gen(t, pod, on).ContainerConfig.StopSignal; got != runtimeapi.Signal_SIGNAL_SIGRTMINPLUS1 {
+		t.Errorf("gate on: stop signal %v", got)
+	}
+}
+
+func TestMemoryQoSGate(t *testing.T) {
+	unified := func(opts GenerateOptions) map[string]string {
+		return gen(t, basePod(), opts).ContainerConfig.Linux.Resources.Unified
+	}
+	// On by default in v1.37.2: memoryReservationPolicy None writes both as 0.
+	if u := unified(GenerateOptions{}); u[UnifiedMemoryMin] != "0" || u[UnifiedMemoryLow] != "0" || u[UnifiedMemoryHigh] != "" {
+		t.Errorf("default: %v", u)
+	}
+	off := GenerateOptions{Node: NodeConfig{FeatureGates: map[string]bool{FeatureMemoryQoS: false}}}
+	if u := unified(off); u[UnifiedMemoryHigh] != "max" || u[UnifiedMemoryMin] != "" || u[UnifiedMemoryLow] != "" {
+		t.Errorf("MemoryQoS=false: %v", u)
+	}
+	// cgroup v1: neither.
+	v1node := GenerateOptions{Node: NodeConfig{CgroupVersion: 1}}
+	if u := unified(v1node); len(u) != 0 {
+		t.Errorf("cgroup v1: %v", u)
+	}
+}
+
+func TestParseFeatureGates(t *testing.T) {
+	got, err := ParseFeatureGates("MemoryQoS=false, ContainerStopSignals=true")
+	if err != nil || got[FeatureMemoryQoS] || !got[FeatureContainerStopSignals] || len(got) != 2 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"Bogus=true":      `"Bogus": unknown feature gate (known: ContainerStopSignals, MemoryQoS)`,
+		"MemoryQoS":       `"MemoryQoS": want Name=true or Name=false`,
+		"MemoryQoS=maybe": `MemoryQoS: want true or false, got "maybe"`,
+	} {
+		if _, err := ParseFeatureGates(in); err == nil || err.Error() != want {
+			t.Errorf("%q: error %v, want %s", in, err, want)
+		}
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 const (
 	UnifiedMemoryOOMGroup = "memory.oom.group"
 	UnifiedMemorySwapMax  = "memory.swap.max"
+	UnifiedMemoryMin      = "memory.min"
+	UnifiedMemoryLow      = "memory.low"
+	UnifiedMemoryHigh     = "memory.high"
 )
 
 // LinuxResources is the kubelet's calculateLinuxResources: shares from the
@@ -65,6 +68,15 @@ func containerResources(pod *v1.Pod, c *v1.Container, node *NodeConfig) *runtime
 			r.Unified = map[string]string{}
 		}
 		r.Unified[UnifiedMemorySwapMax] = "0"
+		// MemoryQoS with the default memoryReservationPolicy None and no
+		// memoryThrottlingFactor: no protection and no throttling, written
+		// out; without it memory.high is reset to max.
+		if node.featureEnabled(FeatureMemoryQoS) {
+			r.Unified[UnifiedMemoryMin] = "0"
+			r.Unified[UnifiedMemoryLow] = "0"
+		} else {
+			r.Unified[UnifiedMemoryHigh] = "max"
+		}
 	} else {
 		r.MemorySwapLimitInBytes = r.MemoryLimitInBytes
 	}
