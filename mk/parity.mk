@@ -14,4 +14,5 @@ PARITY_TIMEOUT ?= 60m
 test: parity
 
 parity: ## kubelet parity against kubelet v1.37.2's own config generation, with a summary table (PARITY_SEED=N reproduces a run, PARITY_PODS=300)
+	$(GO) vet -tags parity ./test/parity
 	SPECGUARD_PARITY_SEED=$(PARITY_SEED) $(GO) test -tags parity -count=1 -timeout $(PARITY_TIMEOUT) -v -run '^TestKubeletParity$$' ./test/parity -args -parity.pods=$(PARITY_PODS)

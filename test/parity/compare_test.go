@@ -22,7 +22,6 @@ var notCompared = []struct{ what, why string }{
 	{"podSandboxConfig.dns_config.options order", "the kubelet merges the pod's dnsConfig options through a map (mergeDNSOptions) and sends them in random order; compared as a set (sorted)"},
 	{"basename of the termination message mount's host_path", "the kubelet names the file with a random 8-hex-digit id; the directory is compared"},
 	{"image.image", "the kubelet sends the image ID it pulled; the oracle is given the manifest's reference as the ID, so this compares the reference"},
-	{"unset vs empty messages", "a message the one side leaves unset and the other sends empty carry the same CRI meaning (e.g. linux.security_context.run_as_group absent); unset is compared as empty"},
 }
 
 // diff is one field that differs.
@@ -85,6 +84,13 @@ func (d *differ) walk(path string, a, b protoreflect.Message) {
 				}
 			}
 		default:
+			// A message one side sets and the other leaves out is a
+			// difference even when it is empty (e.g. an empty
+			// security_context against none).
+			if fd.Kind() == protoreflect.MessageKind && a.Has(fd) != b.Has(fd) {
+				d.fields++
+				d.add(p+" (set)", a.Has(fd), b.Has(fd))
+			}
 			d.value(p, fd, a.Get(fd), b.Get(fd))
 		}
 	}
