@@ -35,7 +35,8 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		restartCount, imageUser, nodeMemory    optionalString
 		opts                                   kubelet.GenerateOptions
 		clusterDNS, hugePages, podIPs, hostIPs optionalString
-		nodeCPU, resolvConf                    optionalString
+		nodeCPU, nodeEphemeral, resolvConf     optionalString
+		featureGates                           string
 		cgroupVersion                          int
 		quiet                                  bool
 	)
@@ -45,6 +46,8 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 	fs.StringVar(&podLogsDir, "pod-logs-dir", kubelet.DefaultPodLogsDir, "the kubelet's pod logs directory")
 	fs.Var(&nodeMemory, "node-memory", "node memory capacity in bytes or as a quantity (default 16Gi)")
 	fs.Var(&nodeCPU, "node-cpu", "node allocatable CPU as a quantity, for resourceFieldRef without a limit")
+	fs.Var(&nodeEphemeral, "node-ephemeral-storage", "node allocatable ephemeral storage as a quantity, for resourceFieldRef without a limit")
+	fs.StringVar(&featureGates, "feature-gates", "", "kubelet feature gates that differ from v1.37.2's defaults: Name=bool,... (ContainerStopSignals=false, MemoryQoS=true by default)")
 	fs.Var(&imageUser, "image-user", `the image's USER ("" = none, i.e. root); unset means unknown`)
 	fs.StringVar(&opts.Node.Name, "node-name", "", "node name, for spec.nodeName when the pod has none")
 	fs.Var(&resolvConf, "resolv-conf", "the node's resolv.conf, for dnsPolicy Default and ClusterFirst search paths")
@@ -110,6 +113,18 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		opts.Node.Allocatable[v1.ResourceCPU] = q
 	}
+	if nodeEphemeral.set {
+		q, err := quantity.Parse(nodeEphemeral.value)
+		if err != nil || q.Sign() <= 0 {
+			return usage("--node-ephemeral-storage: want a positive quantity (100Gi), got %q", nodeEphemeral.value)
+		}
+		opts.Node.Allocatable[v1.ResourceEphemeralStorage] = q
+	}
+	gates, err := kubelet.ParseFeatureGates(featureGates)
+	if err != nil {
+		return usage("--feature-gates: %v", err)
+	}
+	opts.Node.FeatureGates = gates
 	if imageUser.set {
 		opts.ImageUser = kubelet.ParseImageUser(imageUser.value)
 	}

@@ -161,6 +161,9 @@ func TestGenerateErrors(t *testing.T) {
 		"bad memory":        {[]string{"--pod", good, "--node-memory", "lots"}, exitUsage, "--node-memory"},
 		"bad driver":        {[]string{"--pod", good, "--cgroup-driver", "x"}, exitUsage, "--cgroup-driver"},
 		"bad version":       {[]string{"--pod", good, "--cgroup-version", "3"}, exitUsage, "--cgroup-version"},
+		"bad ephemeral":     {[]string{"--pod", good, "--node-ephemeral-storage", "-1Gi"}, exitUsage, "--node-ephemeral-storage: want a positive quantity"},
+		"unknown gate":      {[]string{"--pod", good, "--feature-gates", "Foo=true"}, exitUsage, `--feature-gates: "Foo": unknown feature gate`},
+		"bad gate value":    {[]string{"--pod", good, "--feature-gates", "MemoryQoS=yes please"}, exitUsage, "--feature-gates: MemoryQoS: want true or false"},
 		"bad flag":          {[]string{"--nope"}, exitUsage, ""},
 		"extra args":        {[]string{"--pod", good, "x"}, exitUsage, "unexpected arguments"},
 		"missing file":      {[]string{"--pod", "/nonexistent/pod.yaml"}, exitInput, "no such file"},
@@ -204,5 +207,54 @@ func TestGenerateWarnsOfHostCgroupVersion(t *testing.T) {
 		if _, _, errs := runGenerate(t, append([]string{"--pod", pod}, args...)...); strings.Contains(errs, warning) {
 			t.Errorf("%v: warned: %q", args, errs)
 		}
+	}
+}
+
+func TestGenerateNodeEphemeralStorageAndGates(t *testing.T) {
+	pod := writePod(t, `apiVersion: v1
+kind: Pod
+metadata: {name: p, uid: 0b1c2d3e-0000-4000-8000-000000000002}
+spec:
+  containers:
+  - name: app
+    image: busybox
+    lifecycle: {stopSignal: SIGUSR1}
+    env:
+    - name: DISK
+      valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage, divisor: 1Gi}}
+`)
+	container := func(out string) *runtimeapi.ContainerConfig {
+		t.Helper()
+		var doc struct {
+			ContainerConfig json.RawMessage `json:"containerConfig"`
+		}
+		var cc runtimeapi.ContainerConfig
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(doc.ContainerConfig, &cc); err != nil {
+			t.Fatal(err)
+		}
+		return &cc
+	}
+	// Without the flag the variable is left out, and said so.
+	code, out, errs := runGenerate(t, "--pod", pod, "--restart-count", "0")
+	if code != exitOK || len(container(out).GetEnvs()) != 0 || !strings.Contains(errs, "DISK (limits.ephemeral-storage)") {
+		t.Errorf("without --node-ephemeral-storage: exit %d, stderr %q\n%s", code, errs, out)
+	}
+	// The kubelet uses node allocatable when the container sets no limit.
+	code, out, errs = runGenerate(t, "--pod", pod, "--restart-count", "0", "--node-ephemeral-storage", "100Gi", "--quiet")
+	cc := container(out)
+	if code != exitOK || len(cc.GetEnvs()) != 1 || string(cc.GetEnvs()[0].GetValue()) != "100" {
+		t.Errorf("with --node-ephemeral-storage 100Gi: exit %d, stderr %q, env %v", code, errs, cc.GetEnvs())
+	}
+	// v1.37.2 defaults: no stop signal, memory.min/low on cgroup v2.
+	if u := cc.GetLinux().GetResources().GetUnified(); cc.GetStopSignal() != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT || u["memory.min"] != "0" || u["memory.low"] != "0" {
+		t.Errorf("default gates: stop signal %v, unified %v", cc.GetStopSignal(), u)
+	}
+	code, out, errs = runGenerate(t, "--pod", pod, "--restart-count", "0", "--quiet", "--feature-gates", "ContainerStopSignals=true,MemoryQoS=false")
+	cc = container(out)
+	if u := cc.GetLinux().GetResources().GetUnified(); code != exitOK || cc.GetStopSignal() != runtimeapi.Signal_SIGNAL_SIGUSR1 || u["memory.high"] != "max" || u["memory.min"] != "" {
+		t.Errorf("--feature-gates: exit %d, stderr %q, stop signal %v, unified %v", code, errs, cc.GetStopSignal(), u)
 	}
 }

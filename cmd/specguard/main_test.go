@@ -149,3 +149,20 @@ func TestExplainPodEndToEnd(t *testing.T) {
 		t.Fatalf("a policy passed as a pod: exit %d %q", code, errs)
 	}
 }
+
+// explain --pod goes through pkg/kubelet, so it sees the kubelet's
+// oom_score_adj: a sidecar gets the lower of its own score (64Mi -> 997) and
+// the smallest regular request's (256Mi -> 985), kubelet 1.37's rule.
+func TestExplainPodSidecarOOMScoreAdj(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	doc := "apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  mode: enforce\n  rules:\n" +
+		"    - name: oom-floor\n      resources:\n        oomScoreAdj: {min: 990}\n        onViolation: clamp\n"
+	if err := os.WriteFile(pol, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "explain", "--config", pol, "--pod", "../../pkg/kubelet/testdata/init-sidecar.yaml",
+		"--container", "proxy", "--restart-count", "0")
+	if code != exitOK || !strings.Contains(out, "990 (was 985)") {
+		t.Fatalf("exit %d, stderr %q\n%s", code, errs, out)
+	}
+}

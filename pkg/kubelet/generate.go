@@ -589,7 +589,9 @@ func (g *generator) containerConfig(p *v1.Pod, c *v1.Container, kind, field stri
 		StdinOnce:   c.StdinOnce,
 		Tty:         c.TTY,
 	}
-	if c.Lifecycle != nil && c.Lifecycle.StopSignal != nil {
+	// The API server drops lifecycle.stopSignal when ContainerStopSignals is
+	// off, and the kubelet does not send it either.
+	if c.Lifecycle != nil && c.Lifecycle.StopSignal != nil && g.node.featureEnabled(FeatureContainerStopSignals) {
 		name := "SIGNAL_" + strings.NewReplacer("+", "PLUS", "-", "MINUS").Replace(string(*c.Lifecycle.StopSignal))
 		sig, ok := runtimeapi.Signal_value[name]
 		if !ok {

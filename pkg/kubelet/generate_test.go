@@ -271,23 +271,47 @@ func TestContainerOOMScoreAdjSidecar(t *testing.T) {
 		p.Spec.InitContainers = []v1.Container{sc}
 		return p
 	}
+	withPodRequest := func(p *v1.Pod, mem string) *v1.Pod {
+		p.Spec.InitContainers = append([]v1.Container{{Name: "setup", Resources: v1.ResourceRequirements{Requests: rl("memory", "128Mi")}}},
+			p.Spec.InitContainers...)
+		p.Spec.Resources = &v1.ResourceRequirements{Requests: rl("memory", mem)}
+		return p
+	}
 	capacity := int64(16 << 30)
+	// kubelet 1.37 (pkg/kubelet/qos/policy.go): the lower of the sidecar's
+	// own score and the score of the smallest regular request; no default
+	// request, no +1.
 	cases := map[string]struct {
 		pod  *v1.Pod
+		idx  int
 		want int
 	}{
-		// min(64Mi, 256Mi) = 64Mi -> 997, +1 as the sidecar is the minimum.
-		"sidecar smallest": {mk("64Mi", "256Mi"), 998},
-		// min(1Gi, 256Mi) = 256Mi -> 985, +1 as 256Mi <= the sidecar's 1Gi.
-		"app smallest": {mk("1Gi", "256Mi"), 986},
-		// No request: counts as 200Mi against 256Mi; 0 < 200Mi so no +1 -> 1000-12 = 988.
-		"sidecar without request": {mk("", "256Mi"), 988},
-		// Equal: +1.
-		"equal": {mk("256Mi", "256Mi"), 986},
+		// own 64Mi -> 997; app 256Mi -> 985: 985.
+		"sidecar smallest": {mk("64Mi", "256Mi"), 0, 985},
+		// own 1Gi -> 938 is already lower than 985.
+		"app smallest": {mk("1Gi", "256Mi"), 0, 938},
+		// no request: own 1000 (not capped before the comparison); app 985.
+		"sidecar without request": {mk("", "256Mi"), 0, 985},
+		"equal":                   {mk("256Mi", "256Mi"), 0, 985},
+		// app without request: 1000 for both, then capped at 999.
+		"no requests but a limit elsewhere": {func() *v1.Pod {
+			p := mk("", "64Mi")
+			p.Spec.Containers[0].Resources.Requests = nil
+			p.Spec.Containers[0].Resources.Limits = rl("cpu", "1")
+			return p
+		}(), 0, 999},
+		// Pod-level request 1Gi: containers request max(app 256Mi + sc 64Mi,
+		// setup 128Mi) = 320Mi, so each of the 3 containers gets
+		// (1024Mi-320Mi)/3 = 246065834 bytes more: setup 128Mi+share -> 978;
+		// sc 64Mi+share -> 982, but app 256Mi+share -> 971 wins.
+		"pod-level request, init":    {withPodRequest(mk("64Mi", "256Mi"), "1Gi"), 0, 978},
+		"pod-level request, sidecar": {withPodRequest(mk("64Mi", "256Mi"), "1Gi"), 1, 971},
+		// Containers request more than the pod: no share.
+		"pod-level request below containers": {withPodRequest(mk("64Mi", "256Mi"), "100Mi"), 1, 985},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := ContainerOOMScoreAdj(tc.pod, &tc.pod.Spec.InitContainers[0], capacity); got != tc.want {
+			if got := ContainerOOMScoreAdj(tc.pod, &tc.pod.Spec.InitContainers[tc.idx], capacity); got != tc.want {
 				t.Errorf("got %d, want %d", got, tc.want)
 			}
 		})
@@ -455,7 +479,7 @@ func TestGenerateErrors(t *testing.T) {
 		"bad stop signal": {mutate: func(p *v1.Pod) {
 			s := v1.Signal("SIGBOGUS")
 			p.Spec.Containers[0].Lifecycle = &v1.Lifecycle{StopSignal: &s}
-		}, want: "unsupported signal"},
+		}, opts: GenerateOptions{Node: NodeConfig{FeatureGates: map[string]bool{FeatureContainerStopSignals: true}}}, want: "unsupported signal"},
 		"apparmor no name": {mutate: func(p *v1.Pod) {
 			p.Spec.SecurityContext = &v1.PodSecurityContext{AppArmorProfile: &v1.AppArmorProfile{Type: v1.AppArmorProfileTypeLocalhost}}
 		}, want: "missing localhost apparmor profile name"},
@@ -508,8 +532,48 @@ func TestStopSignal(t *testing.T) {
 	pod := basePod()
 	s := v1.Signal("SIGRTMIN+1")
 	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{StopSignal: &s}
-	if got := gen(t, pod, GenerateOptions{}).ContainerConfig.StopSignal; got != runtimeapi.Signal_SIGNAL_SIGRTMINPLUS1 {
-		t.Errorf("stop signal %v", got)
+	// ContainerStopSignals is alpha and off in v1.37.2: no signal.
+	if got := gen(t, pod, GenerateOptions{}).ContainerConfig.StopSignal; got != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		t.Errorf("gate off by default: stop signal %v", got)
+	}
+	on := GenerateOptions{Node: NodeConfig{FeatureGates: map[string]bool{FeatureContainerStopSignals: true}}}
+	if got := gen(t, pod, on).ContainerConfig.StopSignal; got != runtimeapi.Signal_SIGNAL_SIGRTMINPLUS1 {
+		t.Errorf("gate on: stop signal %v", got)
+	}
+}
+
+func TestMemoryQoSGate(t *testing.T) {
+	unified := func(opts GenerateOptions) map[string]string {
+		return gen(t, basePod(), opts).ContainerConfig.Linux.Resources.Unified
+	}
+	// On by default in v1.37.2: memoryReservationPolicy None writes both as 0.
+	if u := unified(GenerateOptions{}); u[UnifiedMemoryMin] != "0" || u[UnifiedMemoryLow] != "0" || u[UnifiedMemoryHigh] != "" {
+		t.Errorf("default: %v", u)
+	}
+	off := GenerateOptions{Node: NodeConfig{FeatureGates: map[string]bool{FeatureMemoryQoS: false}}}
+	if u := unified(off); u[UnifiedMemoryHigh] != "max" || u[UnifiedMemoryMin] != "" || u[UnifiedMemoryLow] != "" {
+		t.Errorf("MemoryQoS=false: %v", u)
+	}
+	// cgroup v1: neither.
+	v1node := GenerateOptions{Node: NodeConfig{CgroupVersion: 1}}
+	if u := unified(v1node); len(u) != 0 {
+		t.Errorf("cgroup v1: %v", u)
+	}
+}
+
+func TestParseFeatureGates(t *testing.T) {
+	got, err := ParseFeatureGates("MemoryQoS=false, ContainerStopSignals=true")
+	if err != nil || got[FeatureMemoryQoS] || !got[FeatureContainerStopSignals] || len(got) != 2 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"Bogus=true":      `"Bogus": unknown feature gate (known: ContainerStopSignals, MemoryQoS)`,
+		"MemoryQoS":       `"MemoryQoS": want Name=true or Name=false`,
+		"MemoryQoS=maybe": `MemoryQoS: want true or false, got "maybe"`,
+	} {
+		if _, err := ParseFeatureGates(in); err == nil || err.Error() != want {
+			t.Errorf("%q: error %v, want %s", in, err, want)
+		}
 	}
 }
 

@@ -15,14 +15,9 @@ import (
 const (
 	UnifiedMemoryOOMGroup = "memory.oom.group"
 	UnifiedMemorySwapMax  = "memory.swap.max"
-)
-
-// Requests the scheduler assumes for a container that sets none; the
-// kubelet uses them when it compares a sidecar with the regular containers
-// for oom_score_adj.
-const (
-	DefaultMilliCPURequest = 100
-	DefaultMemoryRequest   = 200 * 1024 * 1024
+	UnifiedMemoryMin      = "memory.min"
+	UnifiedMemoryLow      = "memory.low"
+	UnifiedMemoryHigh     = "memory.high"
 )
 
 // LinuxResources is the kubelet's calculateLinuxResources: shares from the
@@ -73,6 +68,15 @@ func containerResources(pod *v1.Pod, c *v1.Container, node *NodeConfig) *runtime
 			r.Unified = map[string]string{}
 		}
 		r.Unified[UnifiedMemorySwapMax] = "0"
+		// MemoryQoS with the default memoryReservationPolicy None and no
+		// memoryThrottlingFactor: no protection and no throttling, written
+		// out; without it memory.high is reset to max.
+		if node.featureEnabled(FeatureMemoryQoS) {
+			r.Unified[UnifiedMemoryMin] = "0"
+			r.Unified[UnifiedMemoryLow] = "0"
+		} else {
+			r.Unified[UnifiedMemoryHigh] = "max"
+		}
 	} else {
 		r.MemorySwapLimitInBytes = r.MemoryLimitInBytes
 	}
@@ -90,55 +94,49 @@ func podLevelSet(r *v1.ResourceRequirements) bool {
 	return false
 }
 
-// ContainerOOMScoreAdj is the kubelet's GetContainerOOMScoreAdjust: OOMScoreAdj
-// over the pod's QoS and the container's memory request, with the sidecar
-// rule: a restartable init container is scored on the smallest memory
-// request among itself and the regular containers (missing requests count
-// as DefaultMemoryRequest), plus one when that smallest is not above its own
-// request (always, unless it sets none), so it dies before them.
+// ContainerOOMScoreAdj is the kubelet's GetContainerOOMScoreAdjust
+// (pkg/kubelet/qos/policy.go): -997 for node-critical and Guaranteed pods,
+// 1000 for BestEffort, and for Burstable 1000 - 1000*request/capacity kept
+// within [3, 999], where request is the container's memory request plus,
+// when the pod sets pod-level requests, an equal share of the pod's memory
+// request the containers leave unrequested. A sidecar (restartable init
+// container) gets the lower of its own score and the score of the smallest
+// regular-container request (with the same share), so it is not killed
+// after the containers it serves.
 func ContainerOOMScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int {
 	qos := PodQOSClass(pod)
 	critical := IsNodeCriticalPod(pod)
 	if critical || qos != QOSBurstable {
 		return OOMScoreAdj(qos, 0, memoryCapacity, critical)
 	}
-	req := c.Resources.Requests.Memory().Value()
-	if !isSidecar(pod, c.Name) {
-		return OOMScoreAdj(qos, req, memoryCapacity, false)
+	share := int64(0)
+	if pr := pod.Spec.Resources; pr != nil && podLevelSet(&v1.ResourceRequirements{Requests: pr.Requests}) {
+		share = unrequestedPodMemoryShare(pod)
 	}
-	withDefault := func(rl v1.ResourceList) int64 {
-		if q, ok := rl[v1.ResourceMemory]; ok {
-			return q.Value()
+	req := c.Resources.Requests.Memory().Value() + share
+	if isSidecar(pod, c.Name) && len(pod.Spec.Containers) > 0 {
+		smallest := pod.Spec.Containers[0].Resources.Requests.Memory().Value()
+		for i := 1; i < len(pod.Spec.Containers); i++ {
+			smallest = min(smallest, pod.Spec.Containers[i].Resources.Requests.Memory().Value())
 		}
-		return DefaultMemoryRequest
+		// A smaller request is a higher score; the lower score wins.
+		req = max(req, smallest+share)
 	}
-	min := int64(-1)
-	for i := range pod.Spec.Containers {
-		if v := withDefault(pod.Spec.Containers[i].Resources.Requests); min < 0 || v < min {
-			min = v
-		}
+	return OOMScoreAdj(qos, req, memoryCapacity, false)
+}
+
+// unrequestedPodMemoryShare is the kubelet's remainingPodMemReqPerContainer:
+// the pod-level memory request minus what the containers request together
+// (aggregated with the init container rules), never below zero, divided
+// equally among all containers, init containers included.
+func unrequestedPodMemoryShare(pod *v1.Pod) int64 {
+	podReq := pod.Spec.Resources.Requests.Memory().Value()
+	n := int64(len(pod.Spec.Containers) + len(pod.Spec.InitContainers))
+	if podReq == 0 || n == 0 {
+		return 0
 	}
-	if v := withDefault(c.Resources.Requests); min < 0 || v < min {
-		min = v
-	}
-	if memoryCapacity <= 0 {
-		return MinBurstableOOMScoreAdj
-	}
-	adj := OOMScoreAdj(qos, min, memoryCapacity, false)
-	if min <= req {
-		// Undo the 999 cap before adding one, as the kubelet adds first and
-		// clamps after.
-		raw := 1000 - (1000*min)/memoryCapacity + 1
-		switch {
-		case raw < MinBurstableOOMScoreAdj:
-			adj = MinBurstableOOMScoreAdj
-		case raw == BestEffortOOMScoreAdj:
-			adj = BestEffortOOMScoreAdj - 1
-		default:
-			adj = int(raw)
-		}
-	}
-	return adj
+	containers := containerAggregate(pod, func(r *v1.ResourceRequirements) v1.ResourceList { return r.Requests })
+	return max(podReq-containers.Memory().Value(), 0) / n
 }
 
 // HugepageLimits lists every host page size with limit 0, then sets those
@@ -211,6 +209,20 @@ func PodLimits(pod *v1.Pod) v1.ResourceList {
 }
 
 func aggregate(pod *v1.Pod, pick func(*v1.ResourceRequirements) v1.ResourceList) v1.ResourceList {
+	sum := containerAggregate(pod, pick)
+	if pr := pod.Spec.Resources; pr != nil {
+		for name, q := range pick(pr) {
+			if name == v1.ResourceCPU || name == v1.ResourceMemory || strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix) {
+				sum[name] = q.DeepCopy()
+			}
+		}
+	}
+	return sum
+}
+
+// containerAggregate is the containers' part of aggregate, without
+// pod-level values (the kubelet's AggregateContainerRequests and Limits).
+func containerAggregate(pod *v1.Pod, pick func(*v1.ResourceRequirements) v1.ResourceList) v1.ResourceList {
 	sum := v1.ResourceList{}
 	for i := range pod.Spec.Containers {
 		addList(sum, pick(&pod.Spec.Containers[i].Resources))
@@ -230,13 +242,6 @@ func aggregate(pod *v1.Pod, pick func(*v1.ResourceRequirements) v1.ResourceList)
 		maxList(initMax, tmp)
 	}
 	maxList(sum, initMax)
-	if pr := pod.Spec.Resources; pr != nil {
-		for name, q := range pick(pr) {
-			if name == v1.ResourceCPU || name == v1.ResourceMemory || strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix) {
-				sum[name] = q.DeepCopy()
-			}
-		}
-	}
 	return sum
 }
 

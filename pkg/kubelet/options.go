@@ -1,6 +1,9 @@
 package kubelet
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,6 +48,62 @@ type NodeConfig struct {
 	HostDNS *runtimeapi.DNSConfig
 	PodIPs  []string // for status.podIP(s)
 	HostIPs []string // for status.hostIP(s)
+	// FeatureGates overrides the kubelet's feature gates by name; a gate
+	// left out has its default in the target release (DefaultFeatureGates).
+	FeatureGates map[string]bool
+}
+
+// Kubelet feature gates that change the CRI configs.
+const (
+	// ContainerStopSignals: lifecycle.stopSignal becomes ContainerConfig.stop_signal.
+	FeatureContainerStopSignals = "ContainerStopSignals"
+	// MemoryQoS: on cgroup v2, memory.min and memory.low (and memory.high
+	// with a throttling factor) in the unified map; off, memory.high=max.
+	FeatureMemoryQoS = "MemoryQoS"
+)
+
+// DefaultFeatureGates are the defaults of kubelet v1.37.2
+// (pkg/features/kube_features.go) for the gates generate models:
+// ContainerStopSignals is alpha and off, MemoryQoS beta and on.
+func DefaultFeatureGates() map[string]bool {
+	return map[string]bool{FeatureContainerStopSignals: false, FeatureMemoryQoS: true}
+}
+
+// ParseFeatureGates reads the kubelet's --feature-gates syntax,
+// "Name=bool,Name=bool", for the gates in DefaultFeatureGates.
+func ParseFeatureGates(s string) (map[string]bool, error) {
+	known := DefaultFeatureGates()
+	out := map[string]bool{}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(kv, "=")
+		name = strings.TrimSpace(name)
+		if !ok {
+			return nil, fmt.Errorf("%q: want Name=true or Name=false", kv)
+		}
+		if _, ok := known[name]; !ok {
+			names := slices.Sorted(maps.Keys(known))
+			return nil, fmt.Errorf("%q: unknown feature gate (known: %s)", name, strings.Join(names, ", "))
+		}
+		b, err := strconv.ParseBool(strings.TrimSpace(val))
+		if err != nil {
+			return nil, fmt.Errorf("%s: want true or false, got %q", name, val)
+		}
+		out[name] = b
+	}
+	return out, nil
+}
+
+// featureEnabled is the gate's value: the override if given, else the
+// release default.
+func (n *NodeConfig) featureEnabled(name string) bool {
+	if v, ok := n.FeatureGates[name]; ok {
+		return v
+	}
+	return DefaultFeatureGates()[name]
 }
 
 func (n *NodeConfig) memoryCapacity() int64 {

@@ -42,7 +42,8 @@ const (
 var qosResources = [...]v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory}
 
 // PodQOSClass returns the pod's QoS class by the kubelet's rule: the value in
-// status.qosClass when set; else pod-level resources when given; else every
+// status.qosClass when set; else pod-level resources when they name cpu,
+// memory or hugepages; else every
 // container (init containers included) must agree on Guaranteed (cpu and
 // memory requests equal to non-zero limits) or BestEffort (neither set), and
 // anything else is Burstable.
@@ -57,7 +58,7 @@ func PodQOSClass(pod *v1.Pod) QOSClass {
 	if pod.Status.QOSClass != "" {
 		return QOSClass(pod.Status.QOSClass)
 	}
-	if pod.Spec.Resources != nil {
+	if pod.Spec.Resources != nil && podLevelSet(pod.Spec.Resources) {
 		return resourcesQOS(pod.Spec.Resources)
 	}
 	var qos QOSClass

@@ -94,6 +94,14 @@ func TestPodQOSClass(t *testing.T) {
 		"pod-level resources win": {spec: v1.PodSpec{
 			Resources:  &v1.ResourceRequirements{Requests: rl("cpu", "1", "memory", "1Gi"), Limits: rl("cpu", "1", "memory", "1Gi")},
 			Containers: []v1.Container{{Name: "a"}}}, want: QOSGuaranteed},
+		// PodLevelResourcesFixKubeletQOSClass (on in 1.37): pod-level
+		// resources decide only when they name cpu, memory or hugepages.
+		"empty pod-level resources": {spec: v1.PodSpec{
+			Resources:  &v1.ResourceRequirements{},
+			Containers: []v1.Container{ctr("a", rl("memory", "100Mi"), nil)}}, want: QOSBurstable},
+		"pod-level ephemeral storage only": {spec: v1.PodSpec{
+			Resources:  &v1.ResourceRequirements{Requests: rl("ephemeral-storage", "1Gi")},
+			Containers: []v1.Container{guaranteed}}, want: QOSGuaranteed},
 		"status wins": {spec: v1.PodSpec{Containers: []v1.Container{guaranteed}}, status: v1.PodQOSBurstable, want: QOSBurstable},
 	}
 	for name, tc := range cases {
