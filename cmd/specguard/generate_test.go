@@ -72,7 +72,7 @@ func TestGenerateJSON(t *testing.T) {
 	if cc.GetMetadata().GetName() != "app" || cc.GetMetadata().GetAttempt() != 2 || cc.GetLogPath() != "app/2.log" {
 		t.Errorf("container %v %s", cc.GetMetadata(), cc.GetLogPath())
 	}
-	// 512Mi of 16Gi, Burstable: 1000 - 1000*512Mi/16Gi = 969 (KUBELET.md vector).
+	// 512Mi of 16Gi, Burstable: 1000 - 1000*512Mi/16Gi = 969 (the kubelet's qos/policy.go; pkg/kubelet/qos_test.go).
 	if got := cc.GetLinux().GetResources().GetOomScoreAdj(); got != 969 {
 		t.Errorf("oom_score_adj %d", got)
 	}

@@ -64,7 +64,7 @@ type goldenCase struct {
 
 // TestGolden generates every container of every testdata/*.yaml and
 // compares with testdata/<name>.golden.json. Each manifest's header comment
-// traces its expected values to KUBELET.md. Run with -update to rewrite.
+// traces its expected values to the kubelet's formulas (docs/kubelet-parity.md). Run with -update to rewrite.
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.yaml")
 	if err != nil || len(files) == 0 {

@@ -23,9 +23,9 @@ const (
 	CgroupDriverCgroupfs = "cgroupfs"
 )
 
-// DefaultHugePageSizes are an x86-64 host's page sizes in the order the
+// defaultHugePageSizes are an x86-64 host's page sizes in the order the
 // kubelet lists them (sorted directory names under /sys/kernel/mm/hugepages).
-var DefaultHugePageSizes = []string{"1GB", "2MB"}
+var defaultHugePageSizes = []string{"1GB", "2MB"}
 
 // NodeConfig is what the kubelet knows about its node and its own settings
 // that shows in the CRI configs. The zero value is a cgroup v2, systemd
@@ -34,7 +34,7 @@ type NodeConfig struct {
 	Name           string          // for spec.nodeName when the pod has none
 	MemoryCapacity int64           // bytes; 0 -> DefaultNodeMemoryCapacity
 	Allocatable    v1.ResourceList // for resourceFieldRef limits the container leaves unset
-	HugePageSizes  []string        // nil -> DefaultHugePageSizes; empty -> none
+	HugePageSizes  []string        // nil -> 1GB, 2MB (an x86-64 host); empty -> none
 	CgroupDriver   string          // systemd (default) | cgroupfs
 	// CgroupVersion is 1 or 2; 0 means 2.
 	CgroupVersion        int
@@ -115,7 +115,7 @@ func (n *NodeConfig) memoryCapacity() int64 {
 
 func (n *NodeConfig) hugePageSizes() []string {
 	if n.HugePageSizes == nil {
-		return DefaultHugePageSizes
+		return defaultHugePageSizes // read only: HugepageLimits does not write it
 	}
 	return n.HugePageSizes
 }

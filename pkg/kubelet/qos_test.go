@@ -10,7 +10,7 @@ import (
 
 const gi = int64(1) << 30
 
-// Vectors from KUBELET.md "oom_score_adj (QoS)", at 16 GiB capacity.
+// oom_score_adj vectors (the kubelet's qos/policy.go), at 16 GiB capacity.
 func TestOOMScoreAdj(t *testing.T) {
 	capacity := 16 * gi
 	cases := map[string]struct {

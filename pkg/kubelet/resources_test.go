@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// Vectors from KUBELET.md "Linux resources" (period 100000).
+// Vectors of the kubelet's Linux resource formulas (period 100000),
+// checked against its own code by make parity (docs/kubelet-parity.md).
 func TestMilliCPUToSharesAndQuota(t *testing.T) {
 	cases := map[string]struct {
 		milli  int64

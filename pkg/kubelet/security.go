@@ -19,7 +19,7 @@ var ErrRunAsNonRoot = errors.New("runAsNonRoot violation")
 // /sys/devices/system/cpu/cpuN/thermal_throttle for each CPU where that
 // exists on the host; that part is host state and not generated here.
 var (
-	DefaultMaskedPaths = []string{
+	defaultMaskedPaths = []string{
 		"/proc/asound",
 		"/proc/acpi",
 		"/proc/interrupts",
@@ -33,7 +33,7 @@ var (
 		"/sys/firmware",
 		"/sys/devices/virtual/powercap",
 	}
-	DefaultReadonlyPaths = []string{
+	defaultReadonlyPaths = []string{
 		"/proc/bus",
 		"/proc/fs",
 		"/proc/irq",
@@ -246,7 +246,7 @@ func MaskedPaths(procMount *v1.ProcMountType) []string {
 	if procMount != nil && *procMount == v1.UnmaskedProcMount {
 		return []string{}
 	}
-	return append([]string(nil), DefaultMaskedPaths...)
+	return append([]string(nil), defaultMaskedPaths...)
 }
 
 // ReadonlyPaths: see MaskedPaths.
@@ -254,7 +254,7 @@ func ReadonlyPaths(procMount *v1.ProcMountType) []string {
 	if procMount != nil && *procMount == v1.UnmaskedProcMount {
 		return []string{}
 	}
-	return append([]string(nil), DefaultReadonlyPaths...)
+	return append([]string(nil), defaultReadonlyPaths...)
 }
 
 // HasPrivilegedContainer reports whether any init, regular or ephemeral
