@@ -167,27 +167,14 @@ func (va *validation) check(owner, field, detail, check string) {
 }
 
 // trustedPlugin matches an owner ("<index>-<name>") against the trusted
-// globs, with and without its index.
-func trustedPlugin(trusted []policy.Glob, owner string) bool {
-	name := owner
-	if i := strings.IndexByte(owner, '-'); i == 2 && isDigits(owner[:i]) {
-		name = owner[i+1:]
-	}
-	for _, g := range trusted {
-		if g.Match(owner) || g.Match(name) {
+// entries, index and name together.
+func trustedPlugin(trusted []policy.TrustedPlugin, owner string) bool {
+	for _, t := range trusted {
+		if t.Trusts(owner) {
 			return true
 		}
 	}
 	return false
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // splitOwners splits the hooks owner, which NRI accumulates as
