@@ -501,7 +501,7 @@ func TestValidateHostAccess(t *testing.T) {
 			criShaped(c)
 			a := newAdjusted(c)
 			tc.build(a)
-			findings, err := ValidateAdjustmentAs(p, a.req, tc.self)
+			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: tc.self})
 			if tc.want == nil {
 				if err != nil || len(findings) > 0 {
 					t.Fatalf("refused: %v %v", err, findings)
@@ -529,7 +529,7 @@ func TestValidateHostAccessSwitches(t *testing.T) {
 	p := mustPolicy(t, "  validation: {denyHooks: true}\n")
 	a := newAdjusted(unconfinedContainer()).consulted("10-evil").deviceRule(allowRule("a", anyNumber, anyNumber, "rwm")).
 		mount("10-evil", &api.Mount{Destination: "/sys/kernel/debug", Type: "debugfs", Source: "debugfs"})
-	if findings, err := ValidateAdjustmentAs(p, a.req, "90-specguard"); err != nil || len(findings) > 0 {
+	if findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: "90-specguard"}); err != nil || len(findings) > 0 {
 		t.Fatalf("findings %v, err %v", findings, err)
 	}
 }
@@ -555,7 +555,7 @@ func FuzzValidateAdjustment(f *testing.F) {
 		if proto.Unmarshal(b, req) != nil {
 			return
 		}
-		findings, err := ValidateAdjustmentAs(p, req, "90-specguard")
+		findings, err := ValidateAdjustmentAs(p, req, Validator{Self: "90-specguard"})
 		if (err != nil) != (len(findings) > 0) {
 			t.Fatalf("err %v with %d findings", err, len(findings))
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -197,6 +198,18 @@ type ValidationRules struct {
 	DenyDevices    bool
 	DenySeccomp    bool
 	DenyNamespaces bool
+	// AllowFields are the UncheckedFields other plugins may change.
+	AllowFields []string
+}
+
+// UncheckedFields are the fields of NRI's container adjustment that no
+// rule and no deny setting judges. With a validation section a plugin
+// that is not trusted may change one only when allowFields lists it.
+var UncheckedFields = []string{
+	"args", "linux.cgroupsPath", "linux.ioPriority", "linux.scheduler", "linux.rdt", "linux.memoryPolicy",
+	"linux.resources.cpu.realtimeRuntime", "linux.resources.cpu.realtimePeriod",
+	"linux.resources.memory.kernel", "linux.resources.memory.kernelTcp", "linux.resources.memory.swappiness",
+	"linux.resources.memory.disableOomKiller", "linux.resources.memory.useHierarchy",
 }
 
 // SafeSysctls is the Kubernetes safe sysctl set, the default allow list.
@@ -837,7 +850,21 @@ func compileValidation(e *errs, v *Validation, def Mode) *ValidationRules {
 		TrustedPlugins: compileTrustedPlugins(e, v.TrustedPlugins),
 		DenyHooks:      v.DenyHooks, DenyHostMounts: v.DenyHostMounts, DenyDevices: v.DenyDevices,
 		DenySeccomp: v.DenySeccomp, DenyNamespaces: v.DenyNamespaces,
+		AllowFields: compileAllowFields(e, v.AllowFields),
 	}
+}
+
+func compileAllowFields(e *errs, fields []string) []string {
+	var out []string
+	for i, f := range fields {
+		if !slices.Contains(UncheckedFields, f) {
+			e.add(fmt.Sprintf("spec.validation.allowFields[%d]", i), "%q is not a field only allowFields decides; one of: %s",
+				truncate(f, 80), strings.Join(UncheckedFields, ", "))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // TrustedPlugin is a trustedPlugins entry: the index NRI reports, exactly,
