@@ -144,6 +144,18 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 			va.check(owner, "cdiDevices["+clip(d.GetName())+"]", "adds CDI device "+clip(d.GetName()), "denyDevices")
 		}
 		va.validateDeviceRules(req)
+		netDevs := adj.GetLinux().GetNetDevices()
+		names := make([]string, 0, len(netDevs))
+		for k := range netDevs {
+			if _, removed := api.IsMarkedForRemoval(k); !removed {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			owner, _ := owners.LinuxNetDeviceOwner(id, k)
+			va.check(owner, "linux.netDevices["+clip(k)+"]", fmt.Sprintf("moves host network device %q into the container", clip(k)), "denyDevices")
+		}
 	}
 	if v.DenySeccomp {
 		if sp := adj.GetLinux().GetSeccompPolicy(); sp != nil && !proto.Equal(sp, ownOf().GetLinux().GetSeccompPolicy()) {

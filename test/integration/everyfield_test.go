@@ -170,7 +170,7 @@ var fieldCases = []fieldCase{
 		want: `plugin "95-late" makes the container fail the rule: sysctls: kernel.core_pattern is not an allowed sysctl (allowed: the Kubernetes safe set) (linux.sysctl[kernel.core_pattern], rule "bounds")`},
 	{field: "linux.netDevices", name: "netdev", change: func(a *api.ContainerAdjustment) {
 		a.AddLinuxNetDevice("eth1", &api.LinuxNetDevice{Name: "eth0"})
-	}, want: `plugin "95-late" makes the container fail the rule: devices: host network device "eth1" is moved into the container (as "eth0") (linux.netDevices[eth1], rule "bounds")`},
+	}, want: `plugin "95-late" moves host network device "eth1" into the container (linux.netDevices[eth1], validation.denyDevices); plugin "95-late" makes the container fail the rule: devices: host network device "eth1" is moved into the container (as "eth0") (linux.netDevices[eth1], rule "bounds")`},
 	{field: "linux.scheduler", name: "sched", change: func(a *api.ContainerAdjustment) {
 		a.SetLinuxScheduler(&api.LinuxScheduler{Policy: api.LinuxSchedulerPolicy_SCHED_FIFO, Priority: 99})
 	}, want: `plugin "95-late" sets the scheduling policy SCHED_FIFO, a field no rule judges (linux.scheduler, validation.allowFields)`},
