@@ -75,8 +75,7 @@ func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *ap
 	judged := map[string]bool{}
 	if va.self != "" && own.Allowed && va.answered(adj) {
 		for _, ch := range adjustmentChanges(final, own.Adjustment, false) {
-			judged[ch.field] = true
-			va.ownValueChanged(ch.field, ruleOf(own.Trace, ch.field),
+			judged[ch.field] = va.ownValueChanged(ch.field, ruleOf(own.Trace, ch.field),
 				fmt.Sprintf("changes specguard's %s from %s to %s", ch.field, ch.want, ch.got))
 		}
 		// A later plugin's removal of a key specguard set stays in the
@@ -94,7 +93,7 @@ func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *ap
 				judged[field] = true
 				va.ownValueChanged(field, ruleOf(own.Trace, field),
 					fmt.Sprintf("removes specguard's %s (%s)", field, strconv.Quote(clip(v))))
-			case owner != "" && owner != va.self:
+			case owner != "" && owner != va.self && !runsBefore(owner, va.self):
 				judged[field] = true
 				va.ruleFinding(owner, field, ruleOf(own.Trace, field),
 					fmt.Sprintf("sets specguard's %s again (to %s)", field, strconv.Quote(clip(v))), false)
@@ -126,14 +125,30 @@ func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *ap
 // ownValueChanged blames a change to a value specguard set on the plugin
 // NRI says set the field last, or, where NRI records none (a removal of
 // an annotation or env that was not re-added), on the untrusted plugins
-// consulted.
-func (va *validation) ownValueChanged(field, rule, detail string) {
+// consulted. A plugin before specguard set the value specguard's own
+// CreateContainer then saw and judged (and so did not set): the request
+// carries the container from before every plugin, so the decision made
+// again here cannot tell, but the index can. The rules judge that value
+// on the final container. It reports whether it blamed anyone.
+func (va *validation) ownValueChanged(field, rule, detail string) bool {
 	owner := va.fieldOwner(field)
 	if owner == "" || owner == va.self {
 		va.blameConsultedRule(field, rule, detail)
-		return
+		return true
+	}
+	if runsBefore(owner, va.self) {
+		return false
 	}
 	va.ruleFinding(owner, field, rule, detail, false)
+	return true
+}
+
+// runsBefore reports whether NRI calls plugin a before plugin b: in index
+// order. Equal or unreadable indexes are not before.
+func runsBefore(a, b string) bool {
+	ai, _, ok1 := policy.SplitPluginID(a)
+	bi, _, ok2 := policy.SplitPluginID(b)
+	return ok1 && ok2 && ai < bi
 }
 
 // answered reports whether specguard's own CreateContainer reply is in

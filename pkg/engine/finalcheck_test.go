@@ -95,6 +95,32 @@ func TestValidateFinalContainer(t *testing.T) {
 			},
 			want: []string{`plugin "95-late" makes the container fail the rule: sysctls: kernel.core_pattern is not an allowed sysctl`},
 		},
+		"a memory limit from a plugin before specguard, within the max": {
+			build: func(a *adjusted) {
+				// specguard's decision on the pristine container defaults the
+				// limit; at CreateContainer it saw 1Gi and left it.
+				a.req.Adjust.SetLinuxMemoryLimit(1 << 30)
+				a.req.Owners = api.NewOwningPlugins()
+				a.req.Owners.ClaimMemLimit(a.id(), "10-early")
+				for k := range a.req.Adjust.GetAnnotations() {
+					a.req.Owners.ClaimAnnotation(a.id(), k, "90-specguard")
+				}
+				for _, e := range a.req.Adjust.GetEnv() {
+					a.req.Owners.ClaimEnv(a.id(), e.Key, "90-specguard")
+				}
+				for _, m := range a.req.Adjust.GetMounts() {
+					a.req.Owners.ClaimMount(a.id(), m.Destination, "90-specguard")
+				}
+			},
+		},
+		"a memory limit from a plugin before specguard, past the max": {
+			build: func(a *adjusted) {
+				a.req.Adjust.SetLinuxMemoryLimit(64 << 30)
+				a.req.Owners.ClearMemLimit(a.id(), "10-early")
+				a.req.Owners.ClaimMemLimit(a.id(), "10-early")
+			},
+			want: []string{`plugin "10-early" sets resources.memory.limit to 64Gi, which the policy holds at 2Gi (resources.memory.limit, rule "cap")`},
+		},
 		"a forged restart count": {
 			build: func(a *adjusted) {
 				a.req.Adjust.AddAnnotation(annotations.RestartCount, "0")
