@@ -253,6 +253,41 @@ func TestEveryAdjustableField(t *testing.T) {
 	}
 }
 
+// A plugin before specguard (index 10) that sets a value within the
+// bounds where the rule would have defaulted it: specguard's
+// CreateContainer saw that value and left the field alone, so the
+// validator, which works specguard's values out again from the container
+// before every plugin, must not take it for a change of specguard's; past
+// the bounds it is specguard's own clamp that NRI refuses as a conflict.
+func TestEarlierPluginWithinBounds(t *testing.T) {
+	r := newRuntime(t)
+	early := &hostilePlugin{prefix: "early-", changes: map[string]func(*api.ContainerAdjustment){
+		"memory": func(a *api.ContainerAdjustment) { a.SetLinuxMemoryLimit(1 << 30) },
+		"huge":   func(a *api.ContainerAdjustment) { a.SetLinuxMemoryLimit(64 << 30) },
+	}}
+	r.startHostile(early, "early", "10")
+	r.startPlugin("--config", writePolicy(t, r.dir, everyFieldPolicy))
+	create := func(name string) (*api.ContainerAdjustment, error) {
+		pod := criPod(r.addPod("p-"+name, "ef", "uid-ef-"+name, nil), false)
+		_, adj, err := r.create(pod, name, func(c *api.Container) {
+			efContainer(pod)(c)
+			c.Linux.Resources.Memory = &api.LinuxMemory{} // no limit of its own: the rule would default it
+		})
+		return adj, err
+	}
+	adj, err := create("early-memory")
+	if err != nil {
+		t.Fatalf("a value set before specguard, within the bounds, refused: %v", err)
+	}
+	if got := adj.GetLinux().GetResources().GetMemory().GetLimit().GetValue(); got != 1<<30 {
+		t.Errorf("memory limit %d, want the early plugin's 1Gi", got)
+	}
+	if _, err := create("early-huge"); err == nil || !strings.Contains(err.Error(), `plugins "90-specguard" and "10-early" both tried to set`) &&
+		!strings.Contains(err.Error(), `plugins "10-early" and "90-specguard" both tried to set`) {
+		t.Errorf("64Gi before specguard: %v, want NRI's conflict with specguard's clamp", err)
+	}
+}
+
 // adjustableFields lists the leaf fields of NRI's ContainerAdjustment by
 // their JSON paths, descending into the linux, resources, memory and cpu
 // messages, whose fields are adjusted one by one.
