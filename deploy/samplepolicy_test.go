@@ -15,7 +15,7 @@ import (
 // volumes) as a host path, and not the pod's own volumes, which specguard
 // recognises as the kubelet's without any allow entry. An allow entry
 // for /var/lib/kubelet/pods/** let every tenant pod bind every other
-// pod's volumes (issue 17, item 5).
+// pod's volumes (docs/security.md).
 func TestSamplePolicyHostPaths(t *testing.T) {
 	p, err := policy.Load("policy.yaml")
 	if err != nil {

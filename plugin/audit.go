@@ -42,9 +42,9 @@ func (p *Plugin) countDecision(d *engine.Decision) {
 // warning and audit-mode findings are news, but a container created the way
 // the policy says is routine, and so is one for which audit-mode rules
 // report only additions (what enforce would add where the container has
-// nothing; issue 20). At one line per container creation that routine line
-// cost ~20 us of CPU next to the runtime, more than the decision (issue
-// 15); it is logged at debug, and the audit trail and the rule-action
+// nothing). At one line per container creation that routine line cost
+// ~20 us of CPU next to the runtime, more than the decision
+// (docs/performance.md); it is logged at debug, and the audit trail and the rule-action
 // metrics keep the record.
 func recordLevel(d *engine.Decision) logrus.Level {
 	switch {
@@ -78,7 +78,7 @@ func (p *Plugin) wantsRecord(d *engine.Decision) bool {
 // logged at debug only (see recordLevel). The line names the rules that
 // acted; the trace (what each rule did to each field) goes to the audit
 // trail, and into the line at debug level: formatting it is the costliest
-// part of a request, more than the decision (issue 8). The plugin runs
+// part of a request, more than the decision (docs/performance.md). The plugin runs
 // this after the reply.
 func (p *Plugin) logDecision(pod *api.PodSandbox, c *api.Container, a restarts.Assignment, d *engine.Decision) {
 	podRef := pod.GetNamespace() + "/" + pod.GetName()

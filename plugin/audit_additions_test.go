@@ -5,7 +5,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,14 +70,12 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			var cur atomic.Pointer[policy.Policy]
-			cur.Store(pol)
 			logger, hook := logtest.NewNullLogger()
 			logger.SetOutput(io.Discard)
 			logger.SetLevel(c.level)
 			rec := &actionRecorder{}
 			trail := make(chan AuditRecord, 1)
-			p, err := New(Config{Policy: &cur, Tracker: restarts.NewTracker(nil), Log: logrus.NewEntry(logger),
+			p, err := New(Config{Policy: policy.NewStaticStore(pol), Tracker: restarts.NewTracker(nil), Log: logrus.NewEntry(logger),
 				Recorder: rec, NodeName: "node-1", Audit: func(r AuditRecord) { trail <- r }})
 			if err != nil {
 				t.Fatal(err)

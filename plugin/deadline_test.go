@@ -134,15 +134,33 @@ func (rig *nriRig) waitSpecguard(t *testing.T) {
 	})
 }
 
-func parsePolicy(t *testing.T, spec string) *atomic.Pointer[policy.Policy] {
+// parsePolicy is a store holding the policy whose spec is given, loaded
+// from a file (rewritePolicy changes it as an admin would).
+func parsePolicy(t *testing.T, spec string) *policy.Store {
 	t.Helper()
-	pol, err := policy.Parse("test.yaml", []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n"+spec))
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	writePolicy(t, path, spec)
+	s, err := policy.NewStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ptr atomic.Pointer[policy.Policy]
-	ptr.Store(pol)
-	return &ptr
+	return s
+}
+
+func writePolicy(t *testing.T, path, spec string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n"+spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewritePolicy replaces the store's file and reloads it.
+func rewritePolicy(t *testing.T, s *policy.Store, spec string) {
+	t.Helper()
+	writePolicy(t, s.Path(), spec)
+	if _, err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // slowEngine is the real engine until slow is set; then it blocks (or

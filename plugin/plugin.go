@@ -45,7 +45,7 @@ type DecideFunc func(*policy.Policy, *engine.Request) *engine.Decision
 
 // Config is what a Plugin needs. Zero values get defaults.
 type Config struct {
-	Policy   *atomic.Pointer[policy.Policy] // the current policy; reloads swap it
+	Policy   *policy.Store // the current policy's only writer
 	Tracker  *restarts.Tracker
 	Log      *logrus.Entry
 	Recorder Recorder
@@ -89,7 +89,7 @@ type Plugin struct {
 
 // New returns a plugin over cfg.
 func New(cfg Config) (*Plugin, error) {
-	if cfg.Policy == nil || cfg.Policy.Load() == nil {
+	if cfg.Policy == nil || cfg.Policy.Current() == nil {
 		return nil, errors.New("plugin: no policy loaded")
 	}
 	if cfg.Tracker == nil {
@@ -126,15 +126,10 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 	p.cfg.Log.WithFields(logrus.Fields{"runtime": runtime, "runtimeVersion": version,
 		"exactRestartCounts": p.cfg.ExactRestartCounts}).Info("connected to runtime")
 	if strings.TrimSpace(config) != "" {
-		pol, err := policy.Parse("<policy from the runtime's plugin config>", []byte(config))
-		if err != nil {
-			p.cfg.Log.WithError(err).Error("refusing the runtime-provided policy")
+		// The store reports it (OnReload), and from now on keeps its
+		// file from replacing it.
+		if _, err := p.cfg.Policy.Supply("<policy from the runtime's plugin config>", []byte(config)); err != nil {
 			return 0, err
-		}
-		p.cfg.Policy.Store(pol)
-		p.cfg.Log.WithField("rules", len(pol.Rules)).Info("using the policy from the runtime's plugin config")
-		for _, w := range pol.WarningText() {
-			p.cfg.Log.Warn(w)
 		}
 	}
 	// Each event subscribed to is a request on the node's serialized NRI
@@ -149,7 +144,7 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 	// for the connection: a validation section added by a reload takes
 	// effect when specguard next connects (restart it; CreateContainer
 	// warns until then); one removed turns validation into a no-op at once.
-	validating := p.cfg.Policy.Load().Validation != nil
+	validating := p.cfg.Policy.Current().Validation != nil
 	if validating {
 		events += ",ValidateContainerAdjustment"
 	}
@@ -210,7 +205,7 @@ var ErrDeadline = errors.New("decision deadline exceeded")
 // with its adjustment or its refusal.
 func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
-	pol := p.cfg.Policy.Load()
+	pol := p.cfg.Policy.Current()
 	if pol.Validation != nil && !p.validating.Load() {
 		p.warnValidationUnsubscribed(pol)
 	}

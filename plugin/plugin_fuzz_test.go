@@ -183,16 +183,15 @@ func (m *fuzzModel) synchronize(pods []*api.PodSandbox, ctrs []*api.Container) {
 // no count lost or repeated; the tracked-containers gauge and the tracker
 // follow the live containers exactly.
 func FuzzPluginEvents(f *testing.F) {
-	enforce, err := policy.Parse("enforce.yaml", []byte(fuzzEnforce))
-	if err != nil {
-		f.Fatal(err)
+	// Reloads go through the store, the policy's only writer, as the
+	// runtime's supplied policy does.
+	pol := policy.NewStaticStore(policy.Default())
+	supply := func(tb testing.TB, name, doc string) {
+		if _, err := pol.Supply(name, []byte(doc)); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	audit, err := policy.Parse("audit.yaml", []byte(fuzzAudit))
-	if err != nil {
-		f.Fatal(err)
-	}
-	var pol atomic.Pointer[policy.Policy]
-	pol.Store(enforce)
+	supply(f, "enforce.yaml", fuzzEnforce)
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	// One plugin per restart-count mode for the whole run, as in
@@ -214,7 +213,8 @@ func FuzzPluginEvents(f *testing.F) {
 	var plugins [2]fuzzPlugin // default, exact
 	for i := range plugins {
 		fp := fuzzPlugin{tracker: restarts.NewTracker(nil), gauge: &trackedGauge{}}
-		fp.p, err = New(Config{Policy: &pol, Tracker: fp.tracker, Log: logrus.NewEntry(l), Recorder: fp.gauge,
+		var err error
+		fp.p, err = New(Config{Policy: pol, Tracker: fp.tracker, Log: logrus.NewEntry(l), Recorder: fp.gauge,
 			Deadline: 10 * time.Second, Decide: decide, Audit: func(AuditRecord) {}, ExactRestartCounts: i == 1})
 		if err != nil {
 			f.Fatal(err)
@@ -278,7 +278,7 @@ func FuzzPluginEvents(f *testing.F) {
 		fp := plugins[script[0]%2]
 		p, tracker, gauge, exact := fp.p, fp.tracker, fp.gauge, script[0]%2 == 1
 		script = script[1:]
-		pol.Store(enforce)
+		supply(t, "enforce.yaml", fuzzEnforce)
 		m := &fuzzModel{}
 		check := func(after string) {
 			t.Helper()
@@ -460,9 +460,9 @@ func FuzzPluginEvents(f *testing.F) {
 				}
 			case 6: // a reload
 				if arg%2 == 0 {
-					pol.Store(enforce)
+					supply(t, "enforce.yaml", fuzzEnforce)
 				} else {
-					pol.Store(audit)
+					supply(t, "audit.yaml", fuzzAudit)
 				}
 			case 7: // the plugin restarts: the runtime reports what exists
 				var pods []*api.PodSandbox

@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"io"
-	"sync/atomic"
 	"testing"
 
 	"github.com/containerd/nri/pkg/api"
@@ -39,11 +38,9 @@ func TestSubscriptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ptr atomic.Pointer[policy.Policy]
-			ptr.Store(pol)
 			l := logrus.New()
 			l.SetOutput(io.Discard)
-			p, err := New(Config{Policy: &ptr, Tracker: restarts.NewTracker(nil), Log: logrus.NewEntry(l), ExactRestartCounts: tc.exact})
+			p, err := New(Config{Policy: policy.NewStaticStore(pol), Tracker: restarts.NewTracker(nil), Log: logrus.NewEntry(l), ExactRestartCounts: tc.exact})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,5 +81,47 @@ func TestUndoneCreation(t *testing.T) {
 		if got := UndoneCreation(tc.c); got != tc.want {
 			t.Errorf("%s: UndoneCreation = %v, want %v", name, got, tc.want)
 		}
+	}
+}
+
+// TestRuntimeSuppliedPolicy: a policy containerd hands over at Configure
+// goes through the store (so it is reported like a reload) and decides the
+// subscriptions; the --config file then cannot replace it; a bad one is
+// refused and the policy in force stays.
+func TestRuntimeSuppliedPolicy(t *testing.T) {
+	store := parsePolicy(t, "  mode: enforce\n")
+	fromFile := store.Current()
+	var reports []error
+	store.OnReload = func(_ *policy.Policy, err error) { reports = append(reports, err) }
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	p, err := New(Config{Policy: store, Tracker: restarts.NewTracker(nil), Log: logrus.NewEntry(l)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.Configure(ctx, "kind: [", "containerd", "v2.4.2"); err == nil {
+		t.Fatal("Configure accepted a policy that does not parse")
+	}
+	if store.Current() != fromFile || len(reports) != 1 || reports[0] == nil {
+		t.Fatalf("a bad runtime policy: in force %q, reports %v; want the file's kept and one error reported", store.Current().Source, reports)
+	}
+	mask, err := p.Configure(ctx, "apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  validation: {denyHooks: true}\n", "containerd", "v2.4.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mask.IsSet(api.Event_VALIDATE_CONTAINER_ADJUSTMENT) {
+		t.Error("the supplied policy's validation section did not subscribe to ValidateContainerAdjustment")
+	}
+	supplied := store.Current()
+	if supplied == fromFile || supplied.Validation == nil || len(reports) != 2 || reports[1] != nil {
+		t.Fatalf("the supplied policy is not in force or not reported: %q, reports %v", supplied.Source, reports)
+	}
+	writePolicy(t, store.Path(), "  mode: audit\n")
+	if _, err := store.Reload(); err == nil {
+		t.Error("a reload of the file over the runtime's policy succeeded")
+	}
+	if store.Current() != supplied {
+		t.Errorf("the file replaced the runtime's policy: %q in force", store.Current().Source)
 	}
 }

@@ -22,7 +22,7 @@ const ValidationRule = "validation"
 // subscribed (Configure does when the policy has a validation section).
 func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.ValidateContainerAdjustmentRequest) (err error) {
 	start := time.Now()
-	pol := p.cfg.Policy.Load()
+	pol := p.cfg.Policy.Current()
 	result := "allowed"
 	defer func() {
 		if err != nil {

@@ -187,7 +187,7 @@ func TestValidationAddedByReloadWarns(t *testing.T) {
 		t.Fatalf("warned without a validation section:\n%s", logs)
 	}
 
-	pol.Store(parsePolicy(t, "  validation: {denyHooks: true}\n").Load()) // a reload
+	rewritePolicy(t, pol, "  validation: {denyHooks: true}\n")
 	for range 3 {
 		if _, err := rig.create("team-a", "victim"); err != nil {
 			t.Fatalf("refused on a connection that is not a validator: %v", err)

@@ -200,7 +200,7 @@ func TestReadLeanRequests(t *testing.T) {
 
 // The validator finds the same on a lean request as on the whole one.
 func TestValidatorFindsTheSameOnLeanRequests(t *testing.T) {
-	pol := parsePolicy(t, "  validation: {denySeccomp: true, denyHooks: true}\n  rules:\n    - name: r\n      security:\n        seccomp: {unconfined: inject}\n").Load()
+	pol := parsePolicy(t, "  validation: {denySeccomp: true, denyHooks: true}\n  rules:\n    - name: r\n      security:\n        seccomp: {unconfined: inject}\n").Current()
 	for i := range 3 {
 		pod, c := workload.Request(i)
 		adj := &api.ContainerAdjustment{Linux: &api.LinuxContainerAdjustment{SeccompPolicy: c.GetLinux().GetSeccompPolicy()}}
@@ -237,7 +237,7 @@ func TestValidatorFindsTheSameOnLeanRequests(t *testing.T) {
 func TestEngineDecidesTheSameOnLeanRequests(t *testing.T) {
 	pols := map[string]*policy.Policy{"workload": workload.MustPolicy(100)}
 	for _, sec := range []string{"seccomp: {unconfined: reject}", "seccomp: {unconfined: inject}", "runAsNonRoot: true\n        hostPaths: {deny: [/etc]}"} {
-		pols[sec] = parsePolicy(t, "  rules:\n    - name: r\n      security:\n        "+sec+"\n").Load()
+		pols[sec] = parsePolicy(t, "  rules:\n    - name: r\n      security:\n        "+sec+"\n").Current()
 	}
 	for name, pol := range pols {
 		for i := range 4 {

@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/specguard/specguard/plugin"
 )
 
@@ -19,7 +22,8 @@ func TestAuditLogNamedPipe(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := openAuditLog(fifo); err == nil || !strings.Contains(err.Error(), "named pipe with no reader") {
+	log, hook := logtest.NewNullLogger()
+	if _, _, err := openAuditLog(fifo, logrus.NewEntry(log)); err == nil || !strings.Contains(err.Error(), "named pipe with no reader") {
 		t.Fatalf("err = %v, want a named pipe with no reader", err)
 	}
 
@@ -28,7 +32,7 @@ func TestAuditLogNamedPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	write, closeLog, err := openAuditLog(fifo)
+	write, closeLog, err := openAuditLog(fifo, logrus.NewEntry(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,5 +44,16 @@ func TestAuditLogNamedPipe(t *testing.T) {
 	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil || !strings.Contains(line, `"pod":"ns/p"`) {
 		t.Fatalf("read %q, %v", line, err)
+	}
+	if len(hook.AllEntries()) != 0 {
+		t.Fatalf("logged %q for a record that was written", hook.LastEntry().Message)
+	}
+
+	// The reader goes away: the next record cannot be written, and says so.
+	r.Close()
+	write(plugin.AuditRecord{Pod: "ns/q", Container: "c", Allowed: true})
+	e := hook.LastEntry()
+	if e == nil || e.Message != "audit record not written" || e.Data["pod"] != "ns/q" || e.Data[logrus.ErrorKey] == nil {
+		t.Fatalf("a record lost to a closed pipe was not logged with its pod and error: %+v", e)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/specguard/specguard/pkg/restarts"
 )
 
-// explanation is the contract's `explain -o json` object, plus
+// explanation is the `explain -o json` object (README), plus
 // "additions": what audit-mode rules would add where the container has
 // nothing (kept apart from the findings in "violations").
 type explanation struct {

@@ -127,7 +127,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 			return exitInput
 		}
 		opts.Node.HostDNS, err = kubelet.ParseResolvConf(f)
-		f.Close()
+		_ = f.Close() // read only
 		if err != nil {
 			fmt.Fprintf(stderr, "specguard generate: %s: %v\n", resolvConf.value, err)
 			return exitInput
@@ -162,7 +162,10 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "specguard generate: %v\n", err)
 		return exitInput
 	}
-	stdout.Write(b)
+	if _, err := stdout.Write(b); err != nil {
+		fmt.Fprintf(stderr, "specguard generate: writing the configs: %v\n", err)
+		return exitInput
+	}
 	return exitOK
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/specguard/specguard/plugin"
 )
 
-// Exit codes, as in the contract: 0 success, 1 bad input, 2 usage.
+// Exit codes, as the README gives them: 0 success, 1 bad input, 2 usage.
 const (
 	exitOK    = 0
 	exitInput = 1

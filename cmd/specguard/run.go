@@ -126,7 +126,7 @@ func run(ctx context.Context, o runOptions, log *logrus.Entry) error {
 	if nodeName == "" {
 		nodeName, _ = os.Hostname()
 	}
-	audit, closeAudit, err := openAuditLog(o.auditLog)
+	audit, closeAudit, err := openAuditLog(o.auditLog, log)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func run(ctx context.Context, o runOptions, log *logrus.Entry) error {
 
 	tracker := restarts.NewTracker(kubelet.RestartCountFromLogDir)
 	p, err := plugin.New(plugin.Config{
-		Policy: store.Pointer(), Tracker: tracker, Log: log, Recorder: connectedRecorder{m, &ready},
+		Policy: store, Tracker: tracker, Log: log, Recorder: connectedRecorder{m, &ready},
 		NodeName: nodeName, Deadline: o.deadline, Audit: audit, ExactRestartCounts: o.exactRestartCounts,
 	})
 	if err != nil {
@@ -180,7 +180,10 @@ func logPolicyWarnings(log *logrus.Entry, p *policy.Policy) {
 	}
 }
 
-func openAuditLog(path string) (func(plugin.AuditRecord), func(), error) {
+// openAuditLog opens the --audit-log file (or named pipe) and returns the
+// record writer; a record that cannot be written is logged as an error
+// with the reason, never dropped silently.
+func openAuditLog(path string, log *logrus.Entry) (func(plugin.AuditRecord), func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
 	}
@@ -199,10 +202,13 @@ func openAuditLog(path string) (func(plugin.AuditRecord), func(), error) {
 	write := func(r plugin.AuditRecord) {
 		mu.Lock()
 		defer mu.Unlock()
-		enc.Encode(struct {
+		if err := enc.Encode(struct {
 			Time string `json:"time"`
 			plugin.AuditRecord
-		}{time.Now().UTC().Format(time.RFC3339Nano), r})
+		}{time.Now().UTC().Format(time.RFC3339Nano), r}); err != nil {
+			log.WithError(err).WithFields(logrus.Fields{"auditLog": path, "pod": r.Pod, "container": r.Container}).
+				Error("audit record not written")
+		}
 	}
-	return write, func() { f.Close() }, nil
+	return write, func() { _ = f.Close() }, nil
 }

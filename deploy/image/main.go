@@ -109,9 +109,9 @@ func writeArchiveFile(path string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone after the rename; only a failure leaves it
 	if err := WriteArchive(tmp, opts); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {
@@ -224,7 +224,7 @@ func elfArch(bin []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not an ELF binary: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read from memory: nothing to flush
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			return "", errors.New("dynamically linked; build it with CGO_ENABLED=0")

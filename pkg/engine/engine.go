@@ -223,7 +223,7 @@ func (x *decider) refuseAt(rule string, mode policy.Mode, field, msg string) {
 // would add where the container has nothing (an env variable, an
 // annotation, a default, a mask): it goes only to the trace (audit trail,
 // debug log) and the metrics, so that a rule adding env to every container
-// does not bury the findings (issue 20).
+// does not bury the findings.
 func (x *decider) finding(rule, field, msg string) {
 	if len(x.d.Violations) >= MaxFindings {
 		x.d.ViolationsOmitted++

@@ -82,7 +82,7 @@ func FuzzOverridePrivilege(f *testing.F) {
 		if r.Overrides[policy.OOMScoreAdj] && !oomB.HasMin {
 			t.Fatalf("loaded an oomScoreAdj override without a min:\n%s", doc)
 		}
-		if r.Overrides[policy.CPUPeriod] && (!periodB.HasMin || quotaB == nil || !(quotaB.HasMax || quotaB.HasSet)) {
+		if r.Overrides[policy.CPUPeriod] && (!periodB.HasMin || quotaB == nil || (!quotaB.HasMax && !quotaB.HasSet)) {
 			t.Fatalf("loaded a cpu.period override without a period min and a quota max:\n%s", doc)
 		}
 

@@ -12,7 +12,6 @@ import (
 )
 
 func boolPtr(b bool) *bool    { return &b }
-func i64Ptr(i int64) *int64   { return &i }
 func strPtr(s string) *string { return &s }
 
 func basePod() *v1.Pod {

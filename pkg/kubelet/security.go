@@ -180,7 +180,7 @@ func SeccompProfile(pod *v1.Pod, c *v1.Container, seccompDefault bool, kubeletRo
 		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, nil
 	case v1.SeccompProfileTypeLocalhost:
 		if sp.LocalhostProfile == nil || *sp.LocalhostProfile == "" {
-			return nil, errors.New("localhostProfile must be set if seccompProfile type is Localhost.")
+			return nil, errors.New("localhostProfile must be set if seccompProfile type is Localhost.") //nolint:staticcheck // ST1005: the kubelet's message, verbatim
 		}
 		if kubeletRootDir == "" {
 			kubeletRootDir = DefaultKubeletRootDir
@@ -338,7 +338,8 @@ func containerSecurityContext(pod *v1.Pod, c *v1.Container, node *NodeConfig, im
 	if sc.Seccomp, err = SeccompProfile(pod, c, node.SeccompDefault, node.RootDir); err != nil {
 		return nil, err
 	}
-	if sc.Apparmor, sc.ApparmorProfile, err = AppArmorProfile(pod, c); err != nil {
+	// The kubelet still fills the deprecated field for runtimes that read only it.
+	if sc.Apparmor, sc.ApparmorProfile, err = AppArmorProfile(pod, c); err != nil { //nolint:staticcheck // SA1019, as above
 		return nil, err
 	}
 	if sc.RunAsUser == nil && img.Known {

@@ -53,12 +53,13 @@ const (
 	ReloadFailure = "failure"
 )
 
-// DurationBuckets are the upper bounds, in seconds, of the request latency
+// DurationBuckets returns the upper bounds, in seconds, of the request latency
 // histogram: powers of two from 10us to about 1.3s. A no-op NRI plugin costs
 // about 120us per CreateContainer, so the interesting range (tens to hundreds
 // of microseconds) gets several buckets, and the top one sits under
-// containerd's 2s request timeout.
-var DurationBuckets = prometheus.ExponentialBuckets(10e-6, 2, 18)
+// containerd's 2s request timeout. A new slice each call: the histogram's
+// buckets cannot be changed by a caller.
+func DurationBuckets() []float64 { return prometheus.ExponentialBuckets(10e-6, 2, 18) }
 
 // maxCachedChildren bounds each label-child cache. Label values come from
 // the policy (rule names) and the plugin (events, results, actions), so
@@ -117,7 +118,7 @@ func New(info BuildInfo) *Metrics {
 			Namespace: Namespace,
 			Name:      "request_duration_seconds",
 			Help:      "Time specguard spent handling an NRI request, by event.",
-			Buckets:   DurationBuckets,
+			Buckets:   DurationBuckets(),
 		}, []string{"event"}),
 		ruleActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,

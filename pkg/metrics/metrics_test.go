@@ -206,7 +206,7 @@ func TestScrapeReportsEveryMetric(t *testing.T) {
 }
 
 func TestDurationBucketsResolveMicroseconds(t *testing.T) {
-	b := metrics.DurationBuckets
+	b := metrics.DurationBuckets()
 	if b[0] > 10e-6 {
 		t.Errorf("first bucket %v, want at most 10us", b[0])
 	}

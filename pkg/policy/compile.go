@@ -111,7 +111,7 @@ type IntBounds struct {
 
 // Within reports whether v lies inside min and max.
 func (b *IntBounds) Within(v int64) bool {
-	return !(b.HasMin && v < b.Min) && !(b.HasMax && v > b.Max)
+	return (!b.HasMin || v >= b.Min) && (!b.HasMax || v <= b.Max)
 }
 
 // Clamp brings v inside min and max.
@@ -212,8 +212,11 @@ var UncheckedFields = []string{
 	"linux.resources.memory.disableOomKiller", "linux.resources.memory.useHierarchy",
 }
 
-// SafeSysctls is the Kubernetes safe sysctl set, the default allow list.
-var SafeSysctls = []string{
+// SafeSysctls returns the Kubernetes safe sysctl set, the default allow
+// list (a copy: callers cannot change the default).
+func SafeSysctls() []string { return append([]string(nil), safeSysctls...) }
+
+var safeSysctls = []string{
 	"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
 	"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start",
 	"net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
@@ -689,7 +692,7 @@ func compileSecurity(e *errs, base string, s *Security) *SecurityRules {
 		out.CheckSysctls = true
 		allow := s.Sysctls.Allow
 		if len(allow) == 0 {
-			allow = SafeSysctls
+			allow = safeSysctls
 		}
 		out.SysctlsAllow = compileGlobs(e, base+".sysctls.allow", allow, false)
 	}

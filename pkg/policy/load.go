@@ -36,7 +36,7 @@ func Load(path string) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -56,11 +56,11 @@ func openRegular(path string) (*os.File, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	if m := st.Mode(); !m.IsRegular() {
-		f.Close()
+		_ = f.Close()
 		what := "is a special file"
 		switch {
 		case m.IsDir():

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,14 +15,17 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Store holds the current policy and reloads it from its file. A policy
-// that fails to load never replaces the last good one.
+// Store holds the current policy and is its only writer: it reloads the
+// policy from its file, and takes the one the runtime supplies (Supply).
+// A policy that fails to load never replaces the last good one; every
+// change, applied or refused, is reported through OnReload.
 type Store struct {
 	path string
 	cur  atomic.Pointer[Policy]
 
-	mu   sync.Mutex // serializes reloads
-	hash [32]byte
+	mu       sync.Mutex // serializes writers
+	hash     [32]byte
+	supplied string // the source of a runtime-supplied policy; "" if none
 
 	// OnReload is called after each reload attempt that found a changed
 	// file: with the new policy, or with the error that kept the old one.
@@ -60,15 +64,32 @@ func (s *Store) Path() string { return s.path }
 // Current returns the policy in force.
 func (s *Store) Current() *Policy { return s.cur.Load() }
 
-// Pointer gives readers on the request path a lock-free view.
-func (s *Store) Pointer() *atomic.Pointer[Policy] { return &s.cur }
+// Supply makes a policy the runtime handed over (NRI Configure) the
+// current one, reported through OnReload like a reload. A policy that
+// does not parse is reported and refused, and the current one stays.
+// From then on the store's file no longer replaces it: a change to the
+// file, or a SIGHUP, is reported as not applied, so the runtime's policy
+// cannot be replaced behind its back.
+func (s *Store) Supply(source string, data []byte) (*Policy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := Parse(source, data)
+	if err != nil {
+		s.report(nil, err)
+		return nil, err
+	}
+	s.supplied = source
+	s.cur.Store(p)
+	s.report(p, nil)
+	return p, nil
+}
 
 func readPolicyFile(path string) ([]byte, error) {
 	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	return io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 }
 
@@ -88,6 +109,12 @@ func (s *Store) Reload() (changed bool, err error) {
 	h := sha256.Sum256(data)
 	if bytes.Equal(h[:], s.hash[:]) {
 		return false, nil
+	}
+	if s.supplied != "" {
+		s.hash = h
+		err := fmt.Errorf("%s: not applied: the policy in force is %s, supplied by the runtime, and only the runtime replaces it", s.path, s.supplied)
+		s.report(nil, err)
+		return true, err
 	}
 	p, err := Parse(s.path, data)
 	if err != nil {
@@ -120,7 +147,7 @@ func (s *Store) Watch(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	if err := w.Add(filepath.Dir(s.path)); err != nil {
 		return err
 	}
@@ -139,7 +166,7 @@ func (s *Store) Watch(ctx context.Context, hup <-chan os.Signal) error {
 		case <-hup:
 			s.forceReload()
 		case <-ticker.C:
-			s.Reload()
+			_, _ = s.Reload() // reported through OnReload
 		case _, ok := <-w.Events:
 			if !ok {
 				return nil
@@ -147,7 +174,7 @@ func (s *Store) Watch(ctx context.Context, hup <-chan os.Signal) error {
 			debounce = time.After(200 * time.Millisecond)
 		case <-debounce:
 			debounce = nil
-			s.Reload()
+			_, _ = s.Reload() // reported through OnReload
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
@@ -163,5 +190,5 @@ func (s *Store) forceReload() {
 	s.mu.Lock()
 	s.hash = [32]byte{}
 	s.mu.Unlock()
-	s.Reload()
+	_, _ = s.Reload() // reported through OnReload
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"sync/atomic"
 	"testing"
 
 	"github.com/containerd/nri/pkg/api"
@@ -24,12 +23,10 @@ import (
 // count, deadline, engine, metrics, audit log), for profiling it alone.
 // allocs/op includes RemovePodSandbox's, which allocates nothing.
 func BenchmarkHandler(b *testing.B) {
-	var ptr atomic.Pointer[policy.Policy]
-	ptr.Store(workload.MustPolicy(100))
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	l.SetFormatter(&logrus.JSONFormatter{})
-	p, err := plugin.New(plugin.Config{Policy: &ptr, Tracker: restarts.NewTracker(kubelet.RestartCountFromLogDir),
+	p, err := plugin.New(plugin.Config{Policy: policy.NewStaticStore(workload.MustPolicy(100)), Tracker: restarts.NewTracker(kubelet.RestartCountFromLogDir),
 		Log: logrus.NewEntry(l), Recorder: metrics.New(metrics.BuildInfo{}), NodeName: "node-1"})
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,13 +80,11 @@ func (h *handlerTimes) ObserveRequest(event, result string, d time.Duration) {
 // --exact-restart-counts.
 func startSpecguard(tb testing.TB, socket string, pol *policy.Policy, rec plugin.Recorder, exact bool) {
 	tb.Helper()
-	var ptr atomic.Pointer[policy.Policy]
-	ptr.Store(pol)
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	l.SetFormatter(&logrus.JSONFormatter{})
 	l.SetLevel(logrus.InfoLevel)
-	cfg := plugin.Config{Policy: &ptr, Tracker: restarts.NewTracker(kubelet.RestartCountFromLogDir),
+	cfg := plugin.Config{Policy: policy.NewStaticStore(pol), Tracker: restarts.NewTracker(kubelet.RestartCountFromLogDir),
 		Log: logrus.NewEntry(l), Recorder: rec, NodeName: "node-1", ExactRestartCounts: exact}
 	// SPECGUARD_BENCH_LOG=warn drops the info-level audit log line of each
 	// adjusted container: the figure that shows what the log costs.
@@ -120,7 +117,7 @@ const validationSection = "  validation: {denyHooks: true, denyHostMounts: true,
 // at the same time:
 //
 //   - noop: a plugin that changes nothing and subscribes to CreateContainer
-//     alone, the baseline (PRODUCT.md's target is specguard over this);
+//     alone, the baseline (specguard's targets are ratios over this);
 //   - noop-lean: the same, reading requests as specguard does
 //     (plugin.ReadLean: without the seccomp policy's syscall rules, which
 //     specguard never reads): what the decision costs on top of the same

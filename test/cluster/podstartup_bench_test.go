@@ -65,7 +65,7 @@ const kubeletSLIMetric = "kubelet_pod_start_sli_duration_seconds"
 //     to 1 s longer than from the create, the same on average in both
 //     conditions.
 //
-// Ratios are with / without; PodStartup's target (PRODUCT.md: within 5%)
+// Ratios are with / without; PodStartup's target (within 5%, docs/performance.md)
 // is ready-ratio-*. One untimed pod starts each round, and every pod is
 // deleted (untimed) at its end. In rounds with specguard every timed pod's
 // container must carry specguard's annotation, in rounds without none.

@@ -56,7 +56,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	all := map[string][]string{}
+	var all map[string][]string
 	if suite.archives, all, err = writeImages(dir, suite.tools.Busybox); err != nil {
 		fmt.Fprintln(os.Stderr, "critest: building the test images:", err)
 		return 1

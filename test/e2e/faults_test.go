@@ -189,7 +189,7 @@ func TestFailClosed(t *testing.T) {
 	refused("after specguard was killed")
 	admitted()
 
-	// SIGTERM is a clean stop: exit code 0, as the contract says.
+	// SIGTERM is a clean stop: exit code 0, as the README says.
 	if err := s.StopPlugin(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func generate(t *testing.T, s *harness.Stack, manifest, container string, restar
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("`specguard generate --pod %s --container %s --restart-count %d -o json` failed (%v): %s\n"+
-			"(this scenario needs the generate command of the contract)", manifest, container, restartCount, err, strings.TrimSpace(stderr.String()))
+			"(this scenario needs specguard generate)", manifest, container, restartCount, err, strings.TrimSpace(stderr.String()))
 	}
 	var out struct {
 		PodSandboxConfig map[string]any `json:"podSandboxConfig"`

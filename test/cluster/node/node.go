@@ -170,7 +170,7 @@ func (c cgroupSetup) parent() string {
 func CheckHost() error {
 	errs := []error{harness.CheckHost()}
 	if conn, err := net.DialTimeout("unix", NRISocket, time.Second); err == nil {
-		conn.Close()
+		_ = conn.Close()
 		errs = append(errs, fmt.Errorf("%s is served by another containerd: a node's containerd needs it (stop that containerd or `make cluster-down`)", NRISocket))
 	}
 	return errors.Join(errs...)
@@ -228,7 +228,7 @@ func freePorts(k int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
 	var ps []int
@@ -411,7 +411,7 @@ func (n *Node) startEtcd(ctx context.Context, p ports) error {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 {
 			return fmt.Errorf("/health: %s", resp.Status)
 		}
@@ -480,7 +480,7 @@ func (n *Node) startAPIServer(ctx context.Context, p ports) error {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 {
 			return fmt.Errorf("/readyz: %s", resp.Status)
 		}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,18 +82,21 @@ func (n *Node) SpecguardMetrics() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
 
 // MetricValue returns the value of the sample of metric with exactly the
-// given labels (`name{a="b"}` as Prometheus prints it); 0 when absent.
+// given labels (`name{a="b"}` as Prometheus prints it); 0 when absent, NaN
+// when its value does not parse.
 func MetricValue(metrics, sample string) float64 {
 	for _, line := range strings.Split(metrics, "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			var v float64
-			fmt.Sscan(rest, &v)
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				return math.NaN() // compares unequal to any expected value
+			}
 			return v
 		}
 	}

@@ -139,7 +139,7 @@ func WriteImageFile(path string, img Image, busyboxPath string) error {
 		return err
 	}
 	if err := WriteImage(f, img, busyboxPath); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()
@@ -152,7 +152,7 @@ func WriteBusyboxImageFile(path, ref, busyboxPath string) error {
 		return err
 	}
 	if err := WriteBusyboxImage(f, ref, busyboxPath); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()

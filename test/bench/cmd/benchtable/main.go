@@ -1,7 +1,7 @@
 // Command benchtable reads `go test -bench` output on stdin (any number of
 // packages and -count runs) and prints one table: every figure each
 // benchmark reported, as the median over runs with the spread (min-max),
-// and the target it is held to where PRODUCT.md sets one.
+// and the target it is held to where one is set (docs/performance.md).
 package main
 
 import (
@@ -24,7 +24,7 @@ type target struct {
 
 var targets = []target{
 	// Every request of one container creation against a no-op plugin's
-	// CreateContainer (PRODUCT.md; the p99 bound is issue 15's), and
+	// CreateContainer (p50 <= 1.10, p99 <= 1.5), and
 	// CreateContainer alone.
 	{"CreateContainer", "ratio-p50", 1.10, "<= 1.10"},
 	{"CreateContainer", "ratio-p99", 1.5, "<= 1.5"},
