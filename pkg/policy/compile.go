@@ -907,8 +907,7 @@ func compileTrustedPlugins(e *errs, entries []string) []TrustedPlugin {
 		path := fmt.Sprintf("spec.validation.trustedPlugins[%d]", i)
 		idx, name, ok := SplitPluginID(s)
 		if !ok {
-			e.add(path, "%q does not start with the plugin's two-digit index: write \"<index>-<name>\" as NRI names plugins (e.g. \"10-dra-driver\"); "+
-				"a name alone would trust a plugin that registers that name at any index", truncate(s, 80))
+			e.add(path, "%q does not start with the plugin's two-digit index: write \"<index>-<name>\" as NRI names plugins (e.g. \"10-dra-driver\"); a name alone would trust a plugin that registers that name at any index", truncate(s, 80))
 			continue
 		}
 		if g, ok := compileGlob(e, path, name, false); ok {

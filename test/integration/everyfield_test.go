@@ -55,13 +55,6 @@ type fieldCase struct {
 	why    string
 }
 
-func linuxAdj(adj *api.ContainerAdjustment) *api.LinuxContainerAdjustment {
-	if adj.Linux == nil {
-		adj.Linux = &api.LinuxContainerAdjustment{}
-	}
-	return adj.Linux
-}
-
 var fieldCases = []fieldCase{
 	{field: "annotations", name: "forge-count", change: func(a *api.ContainerAdjustment) {
 		a.RemoveAnnotation("specguard.io/restart-count")
