@@ -71,7 +71,7 @@ func (p *Plugin) validate(pol *policy.Policy, req *api.ValidateContainerAdjustme
 	if s := p.registeredAs.Load(); s != nil {
 		self = *s
 	}
-	return engine.ValidateAdjustmentAs(pol, req, self)
+	return engine.ValidateAdjustmentAs(pol, req, engine.Validator{Self: self, NodeName: p.cfg.NodeName})
 }
 
 // onValidateFailure applies failurePolicy to a validation that could not

@@ -87,7 +87,7 @@ func TestValidatorThroughNRI(t *testing.T) {
 				`plugin "10-hooker" adds OCI hooks (prestart /usr/local/bin/hook) (hooks, validation.denyHooks)`},
 		},
 		"a trusted plugin": {
-			spec:      "  validation: {denyHooks: true, trustedPlugins: [hooker]}\n",
+			spec:      "  validation: {denyHooks: true, trustedPlugins: [\"10-hooker\"]}\n",
 			validator: true,
 		},
 		"audit logs and allows": {

@@ -35,6 +35,8 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	podFile := fs.String("pod", "", "a Kubernetes Pod manifest (YAML or JSON)")
 	container := fs.String("container", "", "the container of --pod to explain (default: the first)")
 	reqFile := fs.String("request", "", `an NRI request: {"pod": <PodSandbox>, "container": <Container>} in NRI protobuf JSON`)
+	valFile := fs.String("validation-request", "", "an NRI ValidateContainerAdjustmentRequest in NRI protobuf JSON: the validator's verdict per plugin and field")
+	self := fs.String("as", "90-specguard", `with --validation-request: specguard's "<index>-<name>" as NRI names it`)
 	restartCount := fs.Int("restart-count", -1, "restart count to assume (default: from the container's annotations, else 0)")
 	nodeName := fs.String("node-name", "", "node name for templates (default: the policy's, else the hostname)")
 	output := fs.String("o", "text", "output: text or json")
@@ -45,8 +47,8 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	case *config == "":
 		fmt.Fprintln(stderr, "specguard explain: --config is required")
 		return exitUsage
-	case (*podFile == "") == (*reqFile == ""):
-		fmt.Fprintln(stderr, "specguard explain: give exactly one of --pod and --request")
+	case count(*podFile != "", *reqFile != "", *valFile != "") != 1:
+		fmt.Fprintln(stderr, "specguard explain: give exactly one of --pod, --request and --validation-request")
 		return exitUsage
 	case *output != "text" && *output != "json":
 		fmt.Fprintf(stderr, "specguard explain: -o must be text or json, got %q\n", *output)
@@ -59,6 +61,22 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInput
+	}
+	node := *nodeName
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	if *valFile != "" {
+		req, err := readValidationRequest(*valFile)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitInput
+		}
+		if err := explainValidation(p, req, *self, node, *output, stdout); err != nil {
+			fmt.Fprintf(stderr, "specguard explain: %v\n", err)
+			return exitInput
+		}
+		return exitOK
 	}
 	var pod *api.PodSandbox
 	var ctr *api.Container
@@ -75,10 +93,6 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	if rc < 0 {
 		rc, _ = restarts.CountFromAnnotations(ctr.GetAnnotations())
 	}
-	node := *nodeName
-	if node == "" {
-		node, _ = os.Hostname()
-	}
 	d := engine.Decide(p, &engine.Request{Pod: pod, Container: ctr, RestartCount: rc, NodeName: node})
 	if *output == "json" {
 		if err := writeExplanationJSON(stdout, d); err != nil {
@@ -89,6 +103,16 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	writeExplanationText(stdout, pod, ctr, d)
 	return exitOK
+}
+
+func count(conds ...bool) int {
+	n := 0
+	for _, c := range conds {
+		if c {
+			n++
+		}
+	}
+	return n
 }
 
 func readRequest(path string) (*api.PodSandbox, *api.Container, error) {

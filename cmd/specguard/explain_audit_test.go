@@ -41,7 +41,7 @@ spec:
 	}
 	wantV := []engine.Violation{
 		{Rule: "identity", Message: `container label io.kubernetes.pod.name="other" contradicts its sandbox ("web-0") (pod: "team-a/web-0", container: app)`},
-		{Rule: "downward-api", Message: `would change env TIER from "db" to "web"`},
+		{Rule: "downward-api", Message: `would change env TIER from "db" to "web"`, Field: "env[TIER]"},
 	}
 	wantA := []engine.Violation{{Rule: "downward-api", Message: "would set env RESTART_COUNT=0"}}
 	if len(got.Violations) != len(wantV) || got.Violations[0] != wantV[0] || got.Violations[1] != wantV[1] {

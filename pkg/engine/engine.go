@@ -42,6 +42,11 @@ type TraceEntry struct {
 type Violation struct {
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
+	// Field is the container field a refusal is about, in the terms of
+	// NRI's adjustment (mounts[/x], linux.sysctl[k], resources.memory.limit,
+	// ...), where one field is to blame: the validator asks NRI which
+	// plugin set it.
+	Field string `json:"field,omitempty"`
 }
 
 // Decision is the engine's answer.
@@ -194,15 +199,20 @@ func (x *decider) omitFinding(mode policy.Mode) bool {
 
 // refuse records a finding: it refuses in enforce mode, reports in audit.
 func (x *decider) refuse(rule string, mode policy.Mode, msg string) {
+	x.refuseAt(rule, mode, "", msg)
+}
+
+// refuseAt is refuse for a finding about one field of the container.
+func (x *decider) refuseAt(rule string, mode policy.Mode, field, msg string) {
 	if x.omitFinding(mode) {
 		return
 	}
 	if mode == policy.ModeAudit {
-		x.finding(rule, "", msg)
+		x.finding(rule, field, msg)
 		return
 	}
-	x.d.Refusals = append(x.d.Refusals, Violation{Rule: rule, Message: msg})
-	x.trace(rule, "", "refuse", msg)
+	x.d.Refusals = append(x.d.Refusals, Violation{Rule: rule, Message: msg, Field: field})
+	x.trace(rule, field, "refuse", msg)
 }
 
 // An audit-mode rule reports what enforce would do, as one of two kinds.
@@ -219,7 +229,7 @@ func (x *decider) finding(rule, field, msg string) {
 		x.d.ViolationsOmitted++
 		return
 	}
-	x.d.Violations = append(x.d.Violations, Violation{Rule: rule, Message: msg})
+	x.d.Violations = append(x.d.Violations, Violation{Rule: rule, Message: msg, Field: field})
 	x.trace(rule, field, ActionAudit, msg)
 }
 

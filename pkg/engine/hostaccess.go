@@ -234,7 +234,7 @@ func (x *decider) checkDeviceRules(r *policy.Rule, c *api.Container) {
 		if len(r.Security.AllowedDevices) > 0 {
 			why = "(no allowedDevices matches)"
 		}
-		x.refuse(r.Name, r.Mode, fmt.Sprintf("devices: device cgroup rule %q allows host devices %s", rule.String(), why))
+		x.refuseAt(r.Name, r.Mode, "linux.resources.devices", fmt.Sprintf("devices: device cgroup rule %q allows host devices %s", rule.String(), why))
 	}
 }
 
@@ -424,11 +424,11 @@ func (x *decider) checkFilesystems(r *policy.Rule) {
 			where := "hostPaths: mount " + clipPath(m.GetDestination()) + ": "
 			paths := overlayHostPaths(m)
 			if len(paths) == 0 {
-				x.refuse(r.Name, r.Mode, where+overlayWithoutDirs)
+				x.refuseAt(r.Name, r.Mode, "mounts["+m.GetDestination()+"]", where+overlayWithoutDirs)
 			}
 			for _, p := range paths {
 				if msg, bad := x.judgeOverlayPath(r, pod, c, p); bad {
-					x.refuse(r.Name, r.Mode, where+msg)
+					x.refuseAt(r.Name, r.Mode, "mounts["+m.GetDestination()+"]", where+msg)
 				}
 			}
 			continue
@@ -442,7 +442,7 @@ func (x *decider) checkFilesystems(r *policy.Rule) {
 				m.GetType()+" read-write of a container whose device cgroup allows every device (privileged): left to devices")
 			continue
 		}
-		x.refuse(r.Name, r.Mode, "hostPaths: mount "+clipPath(m.GetDestination())+": "+fs.what+" "+fs.why)
+		x.refuseAt(r.Name, r.Mode, "mounts["+m.GetDestination()+"]", "hostPaths: mount "+clipPath(m.GetDestination())+": "+fs.what+" "+fs.why)
 	}
 }
 

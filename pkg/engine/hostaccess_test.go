@@ -501,7 +501,7 @@ func TestValidateHostAccess(t *testing.T) {
 			criShaped(c)
 			a := newAdjusted(c)
 			tc.build(a)
-			findings, err := ValidateAdjustmentAs(p, a.req, tc.self)
+			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: tc.self})
 			if tc.want == nil {
 				if err != nil || len(findings) > 0 {
 					t.Fatalf("refused: %v %v", err, findings)
@@ -529,14 +529,15 @@ func TestValidateHostAccessSwitches(t *testing.T) {
 	p := mustPolicy(t, "  validation: {denyHooks: true}\n")
 	a := newAdjusted(unconfinedContainer()).consulted("10-evil").deviceRule(allowRule("a", anyNumber, anyNumber, "rwm")).
 		mount("10-evil", &api.Mount{Destination: "/sys/kernel/debug", Type: "debugfs", Source: "debugfs"})
-	if findings, err := ValidateAdjustmentAs(p, a.req, "90-specguard"); err != nil || len(findings) > 0 {
+	if findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: "90-specguard"}); err != nil || len(findings) > 0 {
 		t.Fatalf("findings %v, err %v", findings, err)
 	}
 }
 
 // FuzzValidateAdjustment: validation requests decoded from arbitrary
 // protobuf bytes, as a hostile or buggy runtime could send them. No
-// panic, and in enforce mode an error exactly when there are findings.
+// panic, and in enforce mode an error exactly when there are findings
+// that are not audit-mode rules' reports.
 func FuzzValidateAdjustment(f *testing.F) {
 	p, err := policy.Parse("fuzz.yaml", []byte(header+validationPolicy))
 	if err != nil {
@@ -549,15 +550,32 @@ func FuzzValidateAdjustment(f *testing.F) {
 		mount("10-evil", &api.Mount{Destination: "/sys", Type: "sysfs"})
 	b, _ := proto.Marshal(a.req)
 	f.Add(b)
+	// The final container: bounds, sysctls, forged annotations, fields no
+	// rule judges.
+	a.req.Adjust.SetLinuxMemoryLimit(-1)
+	a.req.Adjust.SetLinuxSysctl("kernel.core_pattern", "|/x")
+	a.req.Adjust.RemoveAnnotation("specguard.io/restart-count")
+	a.req.Adjust.AddAnnotation("specguard.io/restart-count", "7")
+	a.req.Adjust.SetLinuxCgroupsPath("/")
+	a.req.Adjust.AddLinuxUnified("memory.max", "max")
+	a.req.Owners.ClaimAnnotation(a.id(), "specguard.io/restart-count", "10-evil")
+	b, _ = proto.Marshal(a.req)
+	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req := &api.ValidateContainerAdjustmentRequest{}
 		if proto.Unmarshal(b, req) != nil {
 			return
 		}
-		findings, err := ValidateAdjustmentAs(p, req, "90-specguard")
-		if (err != nil) != (len(findings) > 0) {
-			t.Fatalf("err %v with %d findings", err, len(findings))
+		findings, err := ValidateAdjustmentAs(p, req, Validator{Self: "90-specguard"})
+		refusing := 0
+		for _, f := range findings {
+			if !f.Audit {
+				refusing++
+			}
+		}
+		if (err != nil) != (refusing > 0) {
+			t.Fatalf("err %v with %d findings that refuse", err, refusing)
 		}
 	})
 }

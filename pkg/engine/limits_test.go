@@ -56,10 +56,10 @@ func TestFindingsText(t *testing.T) {
 		omitted int
 		want    string // prefix; suffix after "|"
 	}{
-		"one":            {[]engine.Violation{{"a", "x"}}, 0, "a: x|a: x"},
-		"omitted":        {[]engine.Violation{{"a", "x"}, {"b", "y"}}, 3, "a: x; b: y|; and 3 more"},
-		"first too long": {[]engine.Violation{{"a", long}, {"b", "y"}}, 0, "a: éé|...; and 1 more"},
-		"second does not fit": {[]engine.Violation{{"a", strings.Repeat("x", engine.MaxFindingsText-10)}, {"b", strings.Repeat("y", 20)}}, 0,
+		"one":            {[]engine.Violation{{Rule: "a", Message: "x"}}, 0, "a: x|a: x"},
+		"omitted":        {[]engine.Violation{{Rule: "a", Message: "x"}, {Rule: "b", Message: "y"}}, 3, "a: x; b: y|; and 3 more"},
+		"first too long": {[]engine.Violation{{Rule: "a", Message: long}, {Rule: "b", Message: "y"}}, 0, "a: éé|...; and 1 more"},
+		"second does not fit": {[]engine.Violation{{Rule: "a", Message: strings.Repeat("x", engine.MaxFindingsText-10)}, {Rule: "b", Message: strings.Repeat("y", 20)}}, 0,
 			"a: xx|x; and 1 more"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -182,7 +182,7 @@ func (x *decider) applyResources(r *policy.Rule) {
 				if lim[0] == 'm' && lim[1] == 'i' {
 					verb = "is below"
 				}
-				x.refuse(r.Name, r.Mode, fmt.Sprintf("%s: %s %s %s", name, desc, verb, lim))
+				x.refuseAt(r.Name, r.Mode, name, fmt.Sprintf("%s: %s %s %s", name, desc, verb, lim))
 				continue
 			}
 			if unlimited {
@@ -252,7 +252,7 @@ func (x *decider) applyResourceSettings(r *policy.Rule, audit bool) {
 		}
 		if !hb.Within(v) {
 			if rr.Reject {
-				x.refuse(r.Name, r.Mode, fmt.Sprintf("%s: %s is outside min/max", field, formatValue(policy.MemoryLimit, v)))
+				x.refuseAt(r.Name, r.Mode, field, fmt.Sprintf("%s: %s is outside min/max", field, formatValue(policy.MemoryLimit, v)))
 				continue
 			}
 			v, action = hb.Clamp(v), "clamp"

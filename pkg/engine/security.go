@@ -24,7 +24,7 @@ func (x *decider) applySecurity(r *policy.Rule) {
 	}
 	if s.DenyHostNamespaces {
 		if shared := HostNamespaces(x.req.Pod, c); len(shared) > 0 {
-			x.refuse(r.Name, r.Mode, "hostNamespaces: container shares the host's "+describeHostNamespaces(shared))
+			x.refuseAt(r.Name, r.Mode, "linux.namespaces", "hostNamespaces: container shares the host's "+describeHostNamespaces(shared))
 		}
 	}
 	if s.CheckHostPaths {
@@ -37,6 +37,7 @@ func (x *decider) applySecurity(r *policy.Rule) {
 		// findings kept are bounded (MaxFindings).
 		x.checkDeviceRules(r, c)
 		x.checkDevices(r, c)
+		x.checkNetDevices(r, c)
 	}
 	if s.CheckSysctls {
 		x.checkSysctls(r, c)
@@ -238,16 +239,16 @@ func (x *decider) checkHostPaths(r *policy.Rule) {
 		where := "mount " + clipPath(m.dst) + ": host path " + clipPath(m.src)
 		if denied {
 			if below {
-				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s contains paths denied by %q", where, g))
+				x.refuseAt(r.Name, r.Mode, "mounts["+m.dst+"]", fmt.Sprintf("hostPaths: %s contains paths denied by %q", where, g))
 			} else {
-				x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is denied by %q", where, g))
+				x.refuseAt(r.Name, r.Mode, "mounts["+m.dst+"]", fmt.Sprintf("hostPaths: %s is denied by %q", where, g))
 			}
 			continue
 		}
 		if allowList == "" {
 			allowList = globList(s.HostPathsAllow)
 		}
-		x.refuse(r.Name, r.Mode, fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, allowList))
+		x.refuseAt(r.Name, r.Mode, "mounts["+m.dst+"]", fmt.Sprintf("hostPaths: %s is not in the allowed host paths %s", where, allowList))
 	}
 }
 
@@ -549,10 +550,29 @@ func (x *decider) checkDevices(r *policy.Rule, c *api.Container) {
 		}
 		desc := fmt.Sprintf("%s (%s %d:%d)", clipPath(p), clip(d.GetType()), d.GetMajor(), d.GetMinor())
 		if len(r.Security.AllowedDevices) == 0 {
-			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is denied (no allowedDevices)")
+			x.refuseAt(r.Name, r.Mode, "linux.devices["+d.GetPath()+"]", "devices: device "+desc+" is denied (no allowedDevices)")
 		} else {
-			x.refuse(r.Name, r.Mode, "devices: device "+desc+" is not in allowedDevices "+deviceList(r.Security.AllowedDevices))
+			x.refuseAt(r.Name, r.Mode, "linux.devices["+d.GetPath()+"]", "devices: device "+desc+" is not in allowedDevices "+deviceList(r.Security.AllowedDevices))
 		}
+	}
+}
+
+// checkNetDevices refuses host network interfaces moved into the
+// container (linux.netDevices): the interface leaves the host for the
+// container's network namespace, a host device as surely as a device node
+// is. allowedDevices names device nodes, so it admits none.
+func (x *decider) checkNetDevices(r *policy.Rule, c *api.Container) {
+	names := make([]string, 0, len(c.GetLinux().GetNetDevices()))
+	for k := range c.GetLinux().GetNetDevices() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if x.omitFinding(r.Mode) {
+			continue
+		}
+		x.refuseAt(r.Name, r.Mode, "linux.netDevices["+k+"]", fmt.Sprintf("devices: host network device %q is moved into the container (as %q)",
+			clip(k), clip(c.GetLinux().GetNetDevices()[k].GetName())))
 	}
 }
 
@@ -578,7 +598,7 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 			if x.omitFinding(r.Mode) {
 				continue
 			}
-			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %q is not a sysctl name: %v", clip(k), err))
+			x.refuseAt(r.Name, r.Mode, "linux.sysctl["+k+"]", fmt.Sprintf("sysctls: %q is not a sysctl name: %v", clip(k), err))
 			continue
 		}
 		name := SysctlDotted(k)
@@ -590,7 +610,7 @@ func (x *decider) checkSysctls(r *policy.Rule, c *api.Container) {
 			}
 		}
 		if !allowed && !x.omitFinding(r.Mode) {
-			x.refuse(r.Name, r.Mode, fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), sysctlAllowList(r.Security.SysctlsAllow)))
+			x.refuseAt(r.Name, r.Mode, "linux.sysctl["+k+"]", fmt.Sprintf("sysctls: %s is not an allowed sysctl (allowed: %s)", clip(name), sysctlAllowList(r.Security.SysctlsAllow)))
 		}
 	}
 }
@@ -700,7 +720,7 @@ func (x *decider) checkSeccomp(r *policy.Rule, c *api.Container) {
 	}
 	switch r.Security.Seccomp {
 	case policy.SeccompReject:
-		x.refuse(r.Name, r.Mode, "seccomp: container runs without a seccomp profile (Unconfined); the rule requires RuntimeDefault or Localhost")
+		x.refuseAt(r.Name, r.Mode, "linux.seccompPolicy", "seccomp: container runs without a seccomp profile (Unconfined); the rule requires RuntimeDefault or Localhost")
 	case policy.SeccompInject:
 		if x.adj.GetLinux().GetSeccompPolicy() != nil {
 			return // an earlier rule injected it

@@ -11,16 +11,23 @@ import (
 	"github.com/specguard/specguard/pkg/policy"
 )
 
-// Finding is one change by another plugin that the validation section
-// forbids.
+// Finding is one change by another plugin that the policy forbids: a
+// validation setting (Check) or a rule judging the final container (Rule).
 type Finding struct {
 	Plugin string `json:"plugin"` // the owner NRI reports, "<index>-<name>"
 	Field  string `json:"field"`  // what it changed: hooks, mounts[/x], devices[/dev/x], ...
 	Detail string `json:"detail"`
-	Check  string `json:"check"` // the validation setting: denyHooks, denyHostMounts, ...
+	Check  string `json:"check,omitempty"` // the validation setting: denyHooks, denyHostMounts, ...
+	Rule   string `json:"rule,omitempty"`  // the rule the final container breaks
+	// Audit marks a finding of a rule in audit mode: reported, never
+	// refusing.
+	Audit bool `json:"audit,omitempty"`
 }
 
 func (f Finding) String() string {
+	if f.Rule != "" {
+		return fmt.Sprintf("plugin %q %s (%s, rule %q)", f.Plugin, f.Detail, f.Field, f.Rule)
+	}
 	return fmt.Sprintf("plugin %q %s (%s, validation.%s)", f.Plugin, f.Detail, f.Field, f.Check)
 }
 
@@ -55,13 +62,24 @@ const unknownOwner = "<unknown plugin>"
 // deciding again on the pristine container. A change identical to what
 // the policy prescribes is allowed whoever made it.
 func ValidateAdjustment(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest) ([]Finding, error) {
-	return ValidateAdjustmentAs(p, req, "")
+	return ValidateAdjustmentAs(p, req, Validator{})
+}
+
+// Validator is what the validation knows of specguard's own connection.
+type Validator struct {
+	// Self is specguard's "<index>-<name>" as NRI names it. Fields NRI
+	// says it owns are its own; it is never blamed for a change NRI records
+	// no owner for (linux.resources.devices). Without it the integrity of
+	// specguard's own values cannot be told from NRI's owners and is not
+	// checked.
+	Self string
+	// NodeName is the node name templates render, as at CreateContainer.
+	NodeName string
 }
 
 // ValidateAdjustmentAs is ValidateAdjustment for specguard registered as
-// self ("<index>-<name>"), which is never blamed for a change NRI records
-// no owner for (linux.resources.devices).
-func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, self string) ([]Finding, error) {
+// vr.Self.
+func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, vr Validator) ([]Finding, error) {
 	v := p.Validation
 	if v == nil || v.Mode == policy.ModeOff || req == nil {
 		return nil, nil
@@ -71,20 +89,25 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 		return nil, nil
 	}
 	c := req.GetContainer()
+	if c == nil {
+		c = &api.Container{}
+	}
+	pod := req.GetPod()
+	if pod == nil {
+		pod = &api.PodSandbox{}
+	}
 	id := c.GetId()
 	owners := req.GetOwners()
 	if owners == nil {
 		owners = &api.OwningPlugins{} // its lookups do not tolerate nil
 	}
-	va := &validation{v: v, owners: owners, id: id, self: self}
+	va := &validation{v: v, owners: owners, id: id, self: vr.Self, plugins: req.GetPlugins()}
 
-	var own *api.ContainerAdjustment
-	ownOf := func() *api.ContainerAdjustment {
-		if own == nil {
-			own = ownSecurityChanges(p, req.GetPod(), c)
-		}
-		return own
-	}
+	// What specguard's own CreateContainer gave this container: the same
+	// decision again, on the pristine container with the count it used.
+	rc := va.restartCount(c, adj)
+	ownDecision := Decide(p, &Request{Pod: pod, Container: c, RestartCount: rc, NodeName: vr.NodeName})
+	ownOf := func() *api.ContainerAdjustment { return ownDecision.Adjustment }
 
 	if v.DenyHooks {
 		if h := adj.GetHooks(); hookCount(h) > 0 {
@@ -121,6 +144,18 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 			va.check(owner, "cdiDevices["+clip(d.GetName())+"]", "adds CDI device "+clip(d.GetName()), "denyDevices")
 		}
 		va.validateDeviceRules(req)
+		netDevs := adj.GetLinux().GetNetDevices()
+		names := make([]string, 0, len(netDevs))
+		for k := range netDevs {
+			if _, removed := api.IsMarkedForRemoval(k); !removed {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			owner, _ := owners.LinuxNetDeviceOwner(id, k)
+			va.check(owner, "linux.netDevices["+clip(k)+"]", fmt.Sprintf("moves host network device %q into the container", clip(k)), "denyDevices")
+		}
 	}
 	if v.DenySeccomp {
 		if sp := adj.GetLinux().GetSeccompPolicy(); sp != nil && !proto.Equal(sp, ownOf().GetLinux().GetSeccompPolicy()) {
@@ -142,10 +177,21 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 			va.check(owner, "linux.namespaces["+typ+"]", what, "denyNamespaces")
 		}
 	}
-	if len(va.findings) == 0 || v.Mode == policy.ModeAudit {
+	va.validateFinal(p, pod, c, adj, ownDecision, rc, vr.NodeName)
+	if !va.refuses() || v.Mode == policy.ModeAudit {
 		return va.findings, nil
 	}
-	return va.findings, &AdjustmentRefused{Pod: podRef(req.GetPod()), Container: c.GetName(), Findings: va.findings}
+	return va.findings, &AdjustmentRefused{Pod: podRef(pod), Container: c.GetName(), Findings: va.findings}
+}
+
+// refuses reports whether a finding refuses in enforce mode.
+func (va *validation) refuses() bool {
+	for _, f := range va.findings {
+		if !f.Audit {
+			return true
+		}
+	}
+	return false
 }
 
 type validation struct {
@@ -153,11 +199,13 @@ type validation struct {
 	owners   *api.OwningPlugins
 	id       string
 	self     string // specguard's own "<index>-<name>", when known
+	plugins  []*api.PluginInstance
 	findings []Finding
 }
 
 // check records a finding unless the owner is trusted.
 func (va *validation) check(owner, field, detail, check string) {
+	owner, _ = api.IsMarkedForRemoval(owner) // NRI's "-<plugin>": it removed the field
 	if owner == "" {
 		owner = unknownOwner
 	} else if trustedPlugin(va.v.TrustedPlugins, owner) {
@@ -167,27 +215,14 @@ func (va *validation) check(owner, field, detail, check string) {
 }
 
 // trustedPlugin matches an owner ("<index>-<name>") against the trusted
-// globs, with and without its index.
-func trustedPlugin(trusted []policy.Glob, owner string) bool {
-	name := owner
-	if i := strings.IndexByte(owner, '-'); i == 2 && isDigits(owner[:i]) {
-		name = owner[i+1:]
-	}
-	for _, g := range trusted {
-		if g.Match(owner) || g.Match(name) {
+// entries, index and name together.
+func trustedPlugin(trusted []policy.TrustedPlugin, owner string) bool {
+	for _, t := range trusted {
+		if t.Trusts(owner) {
 			return true
 		}
 	}
 	return false
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // splitOwners splits the hooks owner, which NRI accumulates as
@@ -219,34 +254,6 @@ func describeHooks(h *api.Hooks) string {
 	add("poststop", h.GetPoststop())
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
-}
-
-// ownSecurityChanges is what specguard's policy itself adds to this
-// container: the masks and the seccomp profile of the rules that match.
-func ownSecurityChanges(p *policy.Policy, pod *api.PodSandbox, c *api.Container) *api.ContainerAdjustment {
-	if pod == nil {
-		pod = &api.PodSandbox{}
-	}
-	if c == nil {
-		c = &api.Container{}
-	}
-	adj := &api.ContainerAdjustment{}
-	x := &decider{p: p, req: &Request{Pod: pod, Container: c}, d: &Decision{Allowed: true, Adjustment: adj}, adj: adj}
-	subj := policy.Subject{Namespace: pod.GetNamespace(), PodLabels: pod.GetLabels(), Container: c.GetName(),
-		Image: imageOf(c), RuntimeHandler: pod.GetRuntimeHandler()}
-	for i := range p.EachCandidate(subj.Namespace) {
-		r := p.Rules[i]
-		if r.Security == nil || r.Mode != policy.ModeEnforce || !r.Matches(&subj) {
-			continue
-		}
-		if r.Security.Seccomp == policy.SeccompInject {
-			x.checkSeccomp(r, c)
-		}
-		if len(r.Security.MaskedPaths) > 0 {
-			x.maskPaths(r)
-		}
-	}
-	return adj
 }
 
 func sameMount(adj *api.ContainerAdjustment, m *api.Mount) bool {

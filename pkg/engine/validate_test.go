@@ -9,7 +9,7 @@ import (
 )
 
 const validationPolicy = `  validation:
-    trustedPlugins: ["*-gpu-*", "dra"]
+    trustedPlugins: ["05-gpu-*", "30-dra"]
     denyHooks: true
     denyHostMounts: true
     denyDevices: true
@@ -146,8 +146,19 @@ func TestValidateAdjustment(t *testing.T) {
 				a.device("05-gpu-plugin", &api.LinuxDevice{Path: "/dev/nvidia0", Type: "c", Major: 195})
 			},
 		},
-		"a trusted plugin's device, by name": {
+		"a trusted plugin's CDI device": {
 			build: func(a *adjusted) { a.cdi("30-dra", "nvidia.com/gpu=0") },
+		},
+		// NRI names a plugin "<index>-<name>" and does not authenticate
+		// either: a plugin that registers the trusted name at another index,
+		// or a name that starts with the trusted index, is not trusted.
+		"the trusted name at another index": {
+			build: func(a *adjusted) { a.cdi("95-dra", "nvidia.com/gpu=0") },
+			want:  []string{`plugin "95-dra" adds CDI device nvidia.com/gpu=0`},
+		},
+		"a look-alike name carrying the trusted index": {
+			build: func(a *adjusted) { a.cdi("95-30-dra", "nvidia.com/gpu=0") },
+			want:  []string{`plugin "95-30-dra" adds CDI device nvidia.com/gpu=0`},
 		},
 		"another seccomp policy": {
 			build: func(a *adjusted) { a.seccomp("10-sec", &api.LinuxSeccomp{DefaultAction: "SCMP_ACT_ALLOW"}) },

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,12 +192,24 @@ type SecurityRules struct {
 // ValidationRules police the merged adjustments of other plugins.
 type ValidationRules struct {
 	Mode           Mode
-	TrustedPlugins []Glob
+	TrustedPlugins []TrustedPlugin
 	DenyHooks      bool
 	DenyHostMounts bool
 	DenyDevices    bool
 	DenySeccomp    bool
 	DenyNamespaces bool
+	// AllowFields are the UncheckedFields other plugins may change.
+	AllowFields []string
+}
+
+// UncheckedFields are the fields of NRI's container adjustment that no
+// rule and no deny setting judges. With a validation section a plugin
+// that is not trusted may change one only when allowFields lists it.
+var UncheckedFields = []string{
+	"args", "linux.cgroupsPath", "linux.ioPriority", "linux.scheduler", "linux.rdt", "linux.memoryPolicy",
+	"linux.resources.cpu.realtimeRuntime", "linux.resources.cpu.realtimePeriod",
+	"linux.resources.memory.kernel", "linux.resources.memory.kernelTcp", "linux.resources.memory.swappiness",
+	"linux.resources.memory.disableOomKiller", "linux.resources.memory.useHierarchy",
 }
 
 // SafeSysctls returns the Kubernetes safe sysctl set, the default allow
@@ -837,10 +850,71 @@ func compileDevice(e *errs, p string, d *Device) (DeviceRule, bool) {
 func compileValidation(e *errs, v *Validation, def Mode) *ValidationRules {
 	return &ValidationRules{
 		Mode:           compileMode(e, "spec.validation.mode", v.Mode, def),
-		TrustedPlugins: compileGlobs(e, "spec.validation.trustedPlugins", v.TrustedPlugins, false),
+		TrustedPlugins: compileTrustedPlugins(e, v.TrustedPlugins),
 		DenyHooks:      v.DenyHooks, DenyHostMounts: v.DenyHostMounts, DenyDevices: v.DenyDevices,
 		DenySeccomp: v.DenySeccomp, DenyNamespaces: v.DenyNamespaces,
+		AllowFields: compileAllowFields(e, v.AllowFields),
 	}
+}
+
+func compileAllowFields(e *errs, fields []string) []string {
+	var out []string
+	for i, f := range fields {
+		if !slices.Contains(UncheckedFields, f) {
+			e.add(fmt.Sprintf("spec.validation.allowFields[%d]", i), "%q is not a field only allowFields decides; one of: %s",
+				truncate(f, 80), strings.Join(UncheckedFields, ", "))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// TrustedPlugin is a trustedPlugins entry: the index NRI reports, exactly,
+// and a glob over the name registered with it.
+type TrustedPlugin struct {
+	Index string // two digits
+	Name  Glob
+}
+
+// Trusts reports whether the plugin NRI names owner ("<index>-<name>") is
+// this entry. Index and name are taken together: a plugin that registers
+// another index under a look-alike name (even one that starts with this
+// entry's index) is not trusted.
+func (t TrustedPlugin) Trusts(owner string) bool {
+	idx, name, ok := SplitPluginID(owner)
+	return ok && idx == t.Index && t.Name.Match(name)
+}
+
+// SplitPluginID splits "<index>-<name>" as NRI names a plugin: a two-digit
+// index, a dash and the name.
+func SplitPluginID(id string) (index, name string, ok bool) {
+	if len(id) < 4 || id[2] != '-' || !isDigit(id[0]) || !isDigit(id[1]) {
+		return "", "", false
+	}
+	return id[:2], id[3:], true
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// compileTrustedPlugins reads "NN-<name glob>" entries. An entry without
+// the index is refused rather than matched against names alone: NRI does
+// not authenticate names, and a name-only entry would trust a look-alike
+// at any index (as would an index written as a glob).
+func compileTrustedPlugins(e *errs, entries []string) []TrustedPlugin {
+	var out []TrustedPlugin
+	for i, s := range entries {
+		path := fmt.Sprintf("spec.validation.trustedPlugins[%d]", i)
+		idx, name, ok := SplitPluginID(s)
+		if !ok {
+			e.add(path, "%q does not start with the plugin's two-digit index: write \"<index>-<name>\" as NRI names plugins (e.g. \"10-dra-driver\"); a name alone would trust a plugin that registers that name at any index", truncate(s, 80))
+			continue
+		}
+		if g, ok := compileGlob(e, path, name, false); ok {
+			out = append(out, TrustedPlugin{Index: idx, Name: g})
+		}
+	}
+	return out
 }
 
 // index builds the namespace index used by Candidates.

@@ -72,6 +72,8 @@ var validationMessages = []struct {
 	{"device major required", "  rules:\n  - name: r\n    security: {allowedDevices: [{path: /dev/y, type: b}]}\n", `spec.rules[0].security.allowedDevices[0].major: required for a b device: without it any device could be admitted under this name`},
 	{"sysctl glob", "  rules:\n  - name: r\n    security: {sysctls: {allow: [\"net.[\"]}}\n", `spec.rules[0].security.sysctls.allow[0]: `},
 	{"seccomp", "  rules:\n  - name: r\n    security: {seccomp: {unconfined: maybe}}\n", `spec.rules[0].security.seccomp.unconfined: must be inject, reject or allow, got "maybe"`},
+	{"trusted plugin without an index", "  validation: {trustedPlugins: [gpu-*]}\n", `spec.validation.trustedPlugins[0]: "gpu-*" does not start with the plugin's two-digit index: write "<index>-<name>" as NRI names plugins (e.g. "10-dra-driver"); a name alone would trust a plugin that registers that name at any index`},
+	{"allowFields", "  validation: {allowFields: [hooks]}\n", `spec.validation.allowFields[0]: "hooks" is not a field only allowFields decides; one of: args, linux.cgroupsPath, linux.ioPriority, linux.scheduler, linux.rdt, linux.memoryPolicy, linux.resources.cpu.realtimeRuntime, linux.resources.cpu.realtimePeriod, linux.resources.memory.kernel, linux.resources.memory.kernelTcp, linux.resources.memory.swappiness, linux.resources.memory.disableOomKiller, linux.resources.memory.useHierarchy`},
 	{"masked path", "  rules:\n  - name: r\n    security: {maskedPaths: [/etc/../shadow]}\n", `spec.rules[0].security.maskedPaths[0]: "/etc/../shadow" must be a clean absolute path below /, with a trailing / for a directory`},
 }
 

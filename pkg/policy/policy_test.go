@@ -111,6 +111,11 @@ spec:
 		"allowed devices of the wrong shape": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    security:\n      allowedDevices: [[a], 3, {path: /dev/a, type: c, major: 1, mode: rw}]\n",
 			[]string{`spec.rules[0].security.allowedDevices[0]: want a device path or a mapping, got a list`, `spec.rules[0].security.allowedDevices[1]: want a device path or a mapping, got "3"`,
 				`spec.rules[0].security.allowedDevices[2].mode: unknown field`}},
+		// NRI does not authenticate plugin names: trust binds the index.
+		"trusted plugins without an index": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  validation:\n    trustedPlugins: [gpu-*, \"*-dra\", 1-x, \"10-a[\"]\n",
+			[]string{`p.yaml:5: spec.validation.trustedPlugins[0]: "gpu-*" does not start with the plugin's two-digit index: write "<index>-<name>"`,
+				`spec.validation.trustedPlugins[1]: "*-dra" does not start`, `spec.validation.trustedPlugins[2]: "1-x" does not start`,
+				`spec.validation.trustedPlugins[3]`}},
 		"override without max": {"apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: a\n    resources: {memory: {limit: {default: 1Gi}}}\n    overrides: {allow: [resources.memory.limit, resources.bogus]}\n",
 			[]string{"overrides.allow[0]: \"resources.memory.limit\" needs a max", "overrides.allow[1]: \"resources.bogus\" cannot be overridden"}},
 	}

@@ -251,6 +251,7 @@ type Validation struct {
 	DenyDevices    bool     `json:"denyDevices,omitempty"`
 	DenySeccomp    bool     `json:"denySeccomp,omitempty"`
 	DenyNamespaces bool     `json:"denyNamespaces,omitempty"`
+	AllowFields    []string `json:"allowFields,omitempty"`
 }
 
 func truncate(s string, n int) string {

@@ -152,7 +152,7 @@ var harmlessChanges = map[string]func(*api.ContainerAdjustment){
 }
 
 const hostAccessPolicy = `  validation:
-    trustedPlugins: ["trusted-*"]
+    trustedPlugins: ["96-trusted-*"]
     denyDevices: true
     denyHostMounts: true
   rules:

@@ -63,7 +63,7 @@ func addDevice(adj *api.ContainerAdjustment) {
 }
 
 const validatorPolicy = `  validation:
-    trustedPlugins: ["gpu-*"]
+    trustedPlugins: ["30-gpu-*"]
     denyHooks: true
     denyHostMounts: true
     denyDevices: true
