@@ -33,6 +33,18 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
+// The NRI handlers the runtime calls: stub.New finds them by these
+// interfaces, so a changed signature would silently unsubscribe one.
+var (
+	_ stub.ConfigureInterface                   = (*Plugin)(nil)
+	_ stub.SynchronizeInterface                 = (*Plugin)(nil)
+	_ stub.CreateContainerInterface             = (*Plugin)(nil)
+	_ stub.PostCreateContainerInterface         = (*Plugin)(nil)
+	_ stub.RemoveContainerInterface             = (*Plugin)(nil)
+	_ stub.RemovePodInterface                   = (*Plugin)(nil)
+	_ stub.ValidateContainerAdjustmentInterface = (*Plugin)(nil)
+)
+
 // Run connects to the runtime and serves until ctx is done. When the
 // runtime goes away (a containerd restart) it re-dials with backoff and
 // re-synchronizes. It returns nil when ctx is cancelled.
