@@ -43,6 +43,10 @@ func (nopRecorder) Drift()                                       {}
 // DecideFunc is the engine's decision; tests may slow it down.
 type DecideFunc func(*policy.Policy, *engine.Request) *engine.Decision
 
+// ValidateFunc is the engine's validation of the merged adjustment; tests
+// may slow it down.
+type ValidateFunc func(*policy.Policy, *api.ValidateContainerAdjustmentRequest, engine.Validator) ([]engine.Finding, error)
+
 // Config is what a Plugin needs. Zero values get defaults.
 type Config struct {
 	Policy   *policy.Store // the current policy's only writer
@@ -50,10 +54,11 @@ type Config struct {
 	Log      *logrus.Entry
 	Recorder Recorder
 	NodeName string
-	// Deadline bounds one CreateContainer decision; it must stay well under
-	// the runtime's request timeout (containerd: 2s).
+	// Deadline bounds one CreateContainer decision and one validation; it
+	// must stay well under the runtime's request timeout (containerd: 2s).
 	Deadline time.Duration
 	Decide   DecideFunc
+	Validate ValidateFunc
 	// Audit, when set, receives each decision that changed or refused
 	// something (the audit trail).
 	Audit func(AuditRecord)
@@ -106,6 +111,9 @@ func New(cfg Config) (*Plugin, error) {
 	}
 	if cfg.Decide == nil {
 		cfg.Decide = engine.Decide
+	}
+	if cfg.Validate == nil {
+		cfg.Validate = engine.ValidateAdjustmentAs
 	}
 	return &Plugin{cfg: cfg, deciders: make(chan decideJob)}, nil
 }

@@ -20,7 +20,7 @@ const ValidationRule = "validation"
 // plugin against the policy's validation section. The runtime calls it
 // after all plugins have answered CreateContainer, and only if specguard
 // subscribed (Configure does when the policy has a validation section).
-func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.ValidateContainerAdjustmentRequest) (err error) {
+func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.ValidateContainerAdjustmentRequest) (err error) {
 	start := time.Now()
 	pol := p.cfg.Policy.Current()
 	result := "allowed"
@@ -38,7 +38,7 @@ func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.Validat
 	if pol.Validation == nil {
 		return nil
 	}
-	findings, err := p.validate(pol, req)
+	findings, err := p.validateWithin(ctx, pol, req)
 	pod, c := req.GetPod(), req.GetContainer()
 	log := p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName()})
 	var refused *engine.AdjustmentRefused
@@ -60,6 +60,34 @@ func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.Validat
 	return nil
 }
 
+// validateWithin runs the validation under the same deadline as a
+// CreateContainer decision: a validation that does not finish in time is
+// an internal error, and failurePolicy decides (the runtime would
+// otherwise wait for it up to its own request timeout, every other
+// creation on the node behind it). A validation past its deadline runs on
+// and is discarded.
+func (p *Plugin) validateWithin(ctx context.Context, pol *policy.Policy, req *api.ValidateContainerAdjustmentRequest) ([]engine.Finding, error) {
+	type result struct {
+		f   []engine.Finding
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := p.validate(pol, req)
+		ch <- result{f, err}
+	}()
+	timer := time.NewTimer(p.cfg.Deadline)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: validation (%s)", ErrDeadline, p.cfg.Deadline)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: validation: %v", ErrDeadline, ctx.Err())
+	}
+}
+
 // validate runs the engine, turning a panic into an internal error.
 func (p *Plugin) validate(pol *policy.Policy, req *api.ValidateContainerAdjustmentRequest) (f []engine.Finding, err error) {
 	defer func() {
@@ -71,7 +99,7 @@ func (p *Plugin) validate(pol *policy.Policy, req *api.ValidateContainerAdjustme
 	if s := p.registeredAs.Load(); s != nil {
 		self = *s
 	}
-	return engine.ValidateAdjustmentAs(pol, req, engine.Validator{Self: self, NodeName: p.cfg.NodeName})
+	return p.cfg.Validate(pol, req, engine.Validator{Self: self, NodeName: p.cfg.NodeName})
 }
 
 // onValidateFailure applies failurePolicy to a validation that could not

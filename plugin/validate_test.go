@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
+
+	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
 )
 
 // hooker is another NRI plugin: it adds an OCI hook to containers named
@@ -195,5 +200,57 @@ func TestValidationAddedByReloadWarns(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), warning); n != 1 {
 		t.Errorf("warned %d times, want once per policy:\n%s", n, logs)
+	}
+}
+
+// TestValidationDeadline: a validation that does not finish within the
+// deadline does not hold the runtime (and every creation behind it): it
+// fails as an internal error within the deadline, and failurePolicy
+// decides whether the container is refused; the count committed at
+// CreateContainer is given back when it is.
+func TestValidationDeadline(t *testing.T) {
+	for name, tc := range map[string]struct {
+		failurePolicy string
+		wantErr       string
+	}{
+		"ignore admits": {failurePolicy: "ignore"},
+		"fail refuses":  {failurePolicy: "fail", wantErr: "specguard could not validate the NRI adjustments (failurePolicy: fail): decision deadline exceeded: validation (100ms)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			rec := &events{}
+			l := logrus.New()
+			l.SetOutput(io.Discard)
+			p, err := New(Config{
+				Policy:   parsePolicy(t, "  failurePolicy: "+tc.failurePolicy+"\n  validation: {denyHooks: true}\n"),
+				Tracker:  restarts.NewTracker(nil),
+				Log:      logrus.NewEntry(l),
+				Recorder: rec,
+				Deadline: 100 * time.Millisecond,
+				Validate: func(*policy.Policy, *api.ValidateContainerAdjustmentRequest, engine.Validator) ([]engine.Finding, error) {
+					<-release // a wedged validation
+					return nil, nil
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := &api.ValidateContainerAdjustmentRequest{
+				Pod:       &api.PodSandbox{Id: "s", Uid: "u", Name: "web", Namespace: "shop"},
+				Container: &api.Container{Id: "c", PodSandboxId: "s", Name: "app"},
+			}
+			start := time.Now()
+			err = p.ValidateContainerAdjustment(context.Background(), req)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("returned after %v with a 100ms deadline", d)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr) {
+				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+			if !rec.has("ValidateContainerAdjustment/error") {
+				t.Errorf("recorded %v, want ValidateContainerAdjustment/error", rec.requests)
+			}
+		})
 	}
 }

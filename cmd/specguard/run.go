@@ -42,7 +42,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.nodeName, "node-name", "", "node name for templates (default: the policy's, else the hostname)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append each decision that changed or refused something, or that audit-mode rules reported on, to this file as JSON lines")
-	fs.DurationVar(&o.deadline, "deadline", plugin.DefaultDeadline, "bound on one CreateContainer decision; keep it well under the runtime's request timeout")
+	fs.DurationVar(&o.deadline, "deadline", plugin.DefaultDeadline, "bound on one CreateContainer decision and one validation; keep it well under the runtime's request timeout")
 	fs.BoolVar(&o.exactRestartCounts, "exact-restart-counts", false,
 		"count a restart only once the runtime confirms the creation (PostCreateContainer: a second NRI request in every container creation); see docs/kubelet-parity.md")
 	if code := parseFlags(fs, args, stderr); code >= 0 {
