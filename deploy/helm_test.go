@@ -296,10 +296,10 @@ func TestHelmExamples(t *testing.T) {
 		// The example changes what checkDaemonSet holds every DaemonSet
 		// of deploy/ to (args, port, placement); check tests it instead.
 		custom bool
-		check         func(t *testing.T, o *objects)
+		check  func(t *testing.T, o *objects)
 	}{
-		"": {mode: "audit", failure: "ignore"},
-		"examples/enforce.yaml": {mode: "enforce", failure: "ignore", rules: 2},
+		"":                          {mode: "audit", failure: "ignore"},
+		"examples/enforce.yaml":     {mode: "enforce", failure: "ignore", rules: 2},
 		"examples/fail-closed.yaml": {mode: "enforce", failure: "fail", hostNetwork: true},
 		"examples/existing-configmap.yaml": {custom: true, check: func(t *testing.T, o *objects) {
 			if len(o.configMaps) != 0 {

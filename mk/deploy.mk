@@ -28,3 +28,17 @@ deploy-check: ## test the manifests, overlays (pinned kustomize), systemd unit a
 
 deploy-render: ## print an overlay's manifests (OVERLAY=audit|enforce|fail-closed)
 	@$(KUSTOMIZE) build ../overlays/$(OVERLAY)
+
+# The Helm chart and the monitoring files: helm lint and template of the
+# defaults and each example (helm v4.3.2 pinned in deploy/tools/go.mod), the
+# defaults compared with deploy/base, bad values refused, the alerts through
+# `promtool test rules` and the dashboard's queries through promtool (v0.316.0,
+# same go.mod). `make unit` runs these tests too; the names they query are
+# checked against a real scrape by test/integration (TestMonitoringUsesExportedMetrics)
+# and the chart is installed, upgraded and removed by the cluster e2e (TestHelm).
+.PHONY: helm-check helm-render
+helm-check: ## test the Helm chart (pinned helm), its alerts (promtool test rules) and dashboard queries
+	$(GO) test -count=1 -run 'Helm|AlertRules|DashboardQueries' ./deploy/
+
+helm-render: ## print the chart's manifests (VALUES=deploy/helm/specguard/examples/enforce.yaml to add a values file)
+	@cd deploy/tools && $(GO) tool helm template specguard ../helm/specguard --namespace specguard-system $(if $(VALUES),-f $(abspath $(VALUES)))
