@@ -148,6 +148,16 @@ func TestHelmDefaultsMatchKustomizeBase(t *testing.T) {
 			delete(m.Labels, l)
 		}
 	}
+	// The other documented difference: helm uninstall keeps the namespace,
+	// which holds the release record.
+	if ns := chart.namespaces[0]; ns.Annotations["helm.sh/resource-policy"] != "keep" {
+		t.Errorf("namespace annotations %v, want helm.sh/resource-policy: keep", ns.Annotations)
+	} else {
+		delete(ns.Annotations, "helm.sh/resource-policy")
+		if len(ns.Annotations) == 0 {
+			ns.Annotations = nil
+		}
+	}
 
 	// The policies are equal as documents (comments and layout differ).
 	if len(base.configMaps) != 1 || len(chart.configMaps) != 1 {

@@ -23,7 +23,7 @@ image-archive: ## the image as an OCI archive, no container engine needed (IMAGE
 image: ## the image with a container engine (CONTAINER_ENGINE=docker|podman, IMAGE=)
 	$(CONTAINER_ENGINE) build -f deploy/image/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-deploy-check: ## test the manifests, overlays (pinned kustomize), systemd unit and image recipe
+deploy-check: ## test the manifests, overlays (pinned kustomize), Helm chart and monitoring (pinned helm, promtool), systemd unit and image recipe
 	$(GO) test -race -count=1 ./deploy/...
 
 deploy-render: ## print an overlay's manifests (OVERLAY=audit|enforce|fail-closed)
@@ -33,7 +33,7 @@ deploy-render: ## print an overlay's manifests (OVERLAY=audit|enforce|fail-close
 # defaults and each example (helm v4.3.2 pinned in deploy/tools/go.mod), the
 # defaults compared with deploy/base, bad values refused, the alerts through
 # `promtool test rules` and the dashboard's queries through promtool (v0.316.0,
-# same go.mod). `make unit` runs these tests too; the names they query are
+# same go.mod): a subset of deploy-check, which `make unit` runs too; the names they query are
 # checked against a real scrape by test/integration (TestMonitoringUsesExportedMetrics)
 # and the chart is installed, upgraded and removed by the cluster e2e (TestHelm).
 .PHONY: helm-check helm-render
