@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -83,16 +84,25 @@ func TestHelmAndPromtoolArePinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, tool := range []string{"helm.sh/helm/v4/cmd/helm", "github.com/prometheus/prometheus/cmd/promtool"} {
+		if !hasTool(data, tool) {
+			t.Errorf("deploy/tools/go.mod has no tool directive for %s", tool)
+		}
+	}
 	for _, want := range []string{
-		"helm.sh/helm/v4/cmd/helm",
 		"helm.sh/helm/v4 v4.3.2",
-		"github.com/prometheus/prometheus/cmd/promtool",
 		"github.com/prometheus/prometheus v0.316.0",
 	} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("deploy/tools/go.mod lacks %q", want)
 		}
 	}
+}
+
+// hasTool reports whether a go.mod names pkg in a tool directive, on its
+// own (`tool pkg`) or in a tool block.
+func hasTool(gomod []byte, pkg string) bool {
+	return regexp.MustCompile(`(?m)^(tool[ \t]+|[ \t]+)` + regexp.QuoteMeta(pkg) + `[ \t]*$`).Match(gomod)
 }
 
 // examples are the documented example values files (docs/deploy.md, "Helm").

@@ -182,8 +182,10 @@ func TestKustomizeIsPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !hasTool(data, "sigs.k8s.io/kustomize/kustomize/v5") {
+		t.Error("deploy/tools/go.mod has no tool directive for sigs.k8s.io/kustomize/kustomize/v5")
+	}
 	for _, want := range []string{
-		"tool sigs.k8s.io/kustomize/kustomize/v5",
 		"sigs.k8s.io/kustomize/kustomize/v5 v5.8.2",
 		"sigs.k8s.io/kustomize/api v0.21.2",
 	} {
