@@ -12,7 +12,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 # kustomize, pinned in deploy/tools/go.mod and built by the go command.
 KUSTOMIZE := cd deploy/tools && $(GO) tool kustomize
 
-.PHONY: image-archive image deploy-check deploy-render
+.PHONY: image-archive image deploy-tools deploy-check deploy-render
 
 image-archive: ## the image as an OCI archive, no container engine needed (IMAGE=, IMAGE_ARCH=)
 	@mkdir -p $(IMAGE_DIR)
@@ -23,7 +23,17 @@ image-archive: ## the image as an OCI archive, no container engine needed (IMAGE
 image: ## the image with a container engine (CONTAINER_ENGINE=docker|podman, IMAGE=)
 	$(CONTAINER_ENGINE) build -f deploy/image/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-deploy-check: ## test the manifests, overlays (pinned kustomize), Helm chart and monitoring (pinned helm, promtool), systemd unit and image recipe
+# Cold, helm and promtool take minutes to build on 2 cores: built here, before
+# the tests that run them (`go tool` then only links), so a first `go test`
+# stays inside its default 10-minute timeout.
+deploy-tools: ## build the tools pinned in deploy/tools/go.mod (kustomize, helm, promtool) into Go's build cache
+	cd deploy/tools && $(GO) build tool
+
+# `make unit` runs the deploy/ tests; the cluster e2e's TestHelm runs helm.
+unit: deploy-tools
+e2e-cluster: deploy-tools
+
+deploy-check: deploy-tools ## test the manifests, overlays (pinned kustomize), Helm chart and monitoring (pinned helm, promtool), systemd unit and image recipe
 	$(GO) test -race -count=1 ./deploy/...
 
 deploy-render: ## print an overlay's manifests (OVERLAY=audit|enforce|fail-closed)
@@ -37,7 +47,7 @@ deploy-render: ## print an overlay's manifests (OVERLAY=audit|enforce|fail-close
 # checked against a real scrape by test/integration (TestMonitoringUsesExportedMetrics)
 # and the chart is installed, upgraded and removed by the cluster e2e (TestHelm).
 .PHONY: helm-check helm-render
-helm-check: ## test the Helm chart (pinned helm), its alerts (promtool test rules) and dashboard queries
+helm-check: deploy-tools ## test the Helm chart (pinned helm), its alerts (promtool test rules) and dashboard queries
 	$(GO) test -count=1 -run 'Helm|AlertRules|DashboardQueries' ./deploy/
 
 helm-render: ## print the chart's manifests (VALUES=deploy/helm/specguard/examples/enforce.yaml to add a values file)
