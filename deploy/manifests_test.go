@@ -50,11 +50,14 @@ type objects struct {
 	daemonSets      []*appsv1.DaemonSet
 	policies        []*admissionv1.ValidatingAdmissionPolicy
 	bindings        []*admissionv1.ValidatingAdmissionPolicyBinding
+	// prometheus-operator objects (the chart's ServiceMonitor and
+	// PrometheusRule), whose types are not in k8s.io/api.
+	monitoring []map[string]any
 }
 
 func (o *objects) count() int {
 	return len(o.namespaces) + len(o.quotas) + len(o.serviceAccounts) + len(o.configMaps) + len(o.services) + len(o.daemonSets) +
-		len(o.policies) + len(o.bindings)
+		len(o.policies) + len(o.bindings) + len(o.monitoring)
 }
 
 func (o *objects) meta() []*metav1.ObjectMeta {
@@ -123,6 +126,13 @@ func decodeStrict(name string, data []byte) (*objects, error) {
 		case "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding":
 			x := &admissionv1.ValidatingAdmissionPolicyBinding{}
 			out.bindings, obj = append(out.bindings, x), x
+		case "monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule":
+			x := map[string]any{}
+			if err := yaml.Unmarshal(doc, &x); err != nil {
+				return nil, fmt.Errorf("%s: document %d (%s): %w", name, i, tm.Kind, err)
+			}
+			out.monitoring = append(out.monitoring, x)
+			continue
 		default:
 			return nil, fmt.Errorf("%s: document %d: unexpected kind %s %s", name, i, tm.APIVersion, tm.Kind)
 		}
@@ -172,8 +182,10 @@ func TestKustomizeIsPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !hasTool(data, "sigs.k8s.io/kustomize/kustomize/v5") {
+		t.Error("deploy/tools/go.mod has no tool directive for sigs.k8s.io/kustomize/kustomize/v5")
+	}
 	for _, want := range []string{
-		"tool sigs.k8s.io/kustomize/kustomize/v5",
 		"sigs.k8s.io/kustomize/kustomize/v5 v5.8.2",
 		"sigs.k8s.io/kustomize/api v0.21.2",
 	} {
