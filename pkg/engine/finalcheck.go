@@ -523,14 +523,53 @@ func (va *validation) allowed(field string) bool {
 
 // unifiedShadows maps the cgroup v2 files that set what a bounded field
 // sets: a plugin writing memory.max=max through unified would otherwise
-// pass a memory limit max.
+// pass a memory limit max. memory.min is a stronger memory.low (a hard
+// guarantee); cpu.weight.nice is cpu.weight by another scale. The
+// hugetlb.<size>.max and .rsvd.max files stand for a hugepage bound of
+// that size (hugetlbShadow).
 var unifiedShadows = map[string]policy.Field{
 	"memory.max":      policy.MemoryLimit,
 	"memory.low":      policy.MemoryReservation,
+	"memory.min":      policy.MemoryReservation,
 	"memory.swap.max": policy.MemorySwap,
 	"pids.max":        policy.PidsLimit,
 	"cpu.max":         policy.CPUQuota,
 	"cpu.weight":      policy.CPUShares,
+	"cpu.weight.nice": policy.CPUShares,
+}
+
+// hugetlbShadow gives the page size whose hugepage bound the cgroup v2
+// file k stands for ("hugetlb.2MB.max", "hugetlb.2MB.rsvd.max").
+func hugetlbShadow(k string) (string, bool) {
+	rest, ok := strings.CutPrefix(k, "hugetlb.")
+	if !ok {
+		return "", false
+	}
+	for _, suffix := range []string{".rsvd.max", ".max"} {
+		if size, ok := strings.CutSuffix(rest, suffix); ok && size != "" && !strings.Contains(size, ".") {
+			return size, true
+		}
+	}
+	return "", false
+}
+
+// shadowedBound names the bound of rule r that cgroup v2 file k stands
+// for, "" if r bounds nothing k sets.
+func shadowedBound(r *policy.Rule, k string) string {
+	if f, ok := unifiedShadows[k]; ok {
+		if r.Resources.Bounds[f] != nil {
+			return f.String()
+		}
+		return ""
+	}
+	if size, ok := hugetlbShadow(k); ok {
+		for _, h := range r.Resources.Hugepages {
+			if h.PageSize == size {
+				return "resources.hugepages[" + size + "]"
+			}
+		}
+	}
+	return ""
 }
 
 // checkUnifiedShadows finds cgroup v2 files set by other plugins that
@@ -544,9 +583,10 @@ func (va *validation) checkUnifiedShadows(p *policy.Policy, pod *api.PodSandbox,
 	subj := policy.Subject{Namespace: pod.GetNamespace(), PodLabels: pod.GetLabels(), Container: c.GetName(),
 		Image: imageOf(c), RuntimeHandler: pod.GetRuntimeHandler()}
 	for k, v := range unified {
-		f, ok := unifiedShadows[k]
-		if !ok {
-			continue
+		if _, ok := unifiedShadows[k]; !ok {
+			if _, ok := hugetlbShadow(k); !ok {
+				continue
+			}
 		}
 		owner, _ := va.owners.CgroupsUnifiedOwner(va.id, k)
 		if owner == va.self && owner != "" {
@@ -554,14 +594,15 @@ func (va *validation) checkUnifiedShadows(p *policy.Policy, pod *api.PodSandbox,
 		}
 		for i := range p.EachCandidate(subj.Namespace) {
 			r := p.Rules[i]
-			if r.Mode == policy.ModeOff || r.Resources == nil || r.Resources.Bounds[f] == nil || !r.Matches(&subj) {
+			if r.Mode == policy.ModeOff || r.Resources == nil || !r.Matches(&subj) {
 				continue
 			}
-			if setsUnified(r, k, v) {
+			bound := shadowedBound(r, k)
+			if bound == "" || setsUnified(r, k, v) {
 				continue
 			}
 			field := "resources.unified[" + k + "]"
-			detail := fmt.Sprintf("sets the cgroup file %s=%s, which bypasses the rule's %s", clip(k), strconv.Quote(clip(v)), f)
+			detail := fmt.Sprintf("sets the cgroup file %s=%s, which bypasses the rule's %s", clip(k), strconv.Quote(clip(v)), bound)
 			if owner == "" {
 				va.blameConsultedRule(field, r.Name, detail)
 			} else {

@@ -155,6 +155,22 @@ func TestValidateFinalContainer(t *testing.T) {
 			},
 			want: []string{`plugin "95-late" sets the cgroup file memory.max="max", which bypasses the rule's resources.memory.limit (resources.unified[memory.max], rule "cap")`},
 		},
+		"a cgroup file standing for a hugepage bound": {
+			spec: strings.Replace(finalPolicy, "      pids: {limit: {max: 4096}}\n", "      pids: {limit: {max: 4096}}\n      hugepages: [{pageSize: 2MB, limit: {max: 1Gi}}]\n", 1),
+			build: func(a *adjusted) {
+				a.req.Adjust.AddLinuxUnified("hugetlb.2MB.rsvd.max", "max")
+				a.req.Owners.ClaimCgroupsUnified(a.id(), "hugetlb.2MB.rsvd.max", "95-late")
+			},
+			want: []string{`plugin "95-late" sets the cgroup file hugetlb.2MB.rsvd.max="max", which bypasses the rule's resources.hugepages[2MB] (resources.unified[hugetlb.2MB.rsvd.max], rule "cap")`},
+		},
+		"memory.min standing for the reservation": {
+			spec: strings.Replace(finalPolicy, "memory: {limit: {default: 256Mi, max: 2Gi}}", "memory: {limit: {default: 256Mi, max: 2Gi}, reservation: {max: 1Gi}}", 1),
+			build: func(a *adjusted) {
+				a.req.Adjust.AddLinuxUnified("memory.min", "68719476736")
+				a.req.Owners.ClaimCgroupsUnified(a.id(), "memory.min", "95-late")
+			},
+			want: []string{`plugin "95-late" sets the cgroup file memory.min="68719476736", which bypasses the rule's resources.memory.reservation (resources.unified[memory.min], rule "cap")`},
+		},
 		"a field no rule judges": {
 			build: func(a *adjusted) {
 				a.req.Adjust.SetLinuxCgroupsPath("/")
@@ -271,5 +287,19 @@ func TestFinalContainer(t *testing.T) {
 	}
 	if len(f.Rlimits) != 1 || f.Rlimits[0].Soft != 5 || strings.Join(f.Args, " ") != "sh" {
 		t.Errorf("rlimits %v, args %v", f.Rlimits, f.Args)
+	}
+}
+
+// TestHugetlbShadow: the cgroup v2 hugetlb files that set a page size's
+// limit, and names that only look like them.
+func TestHugetlbShadow(t *testing.T) {
+	for k, want := range map[string]string{
+		"hugetlb.2MB.max": "2MB", "hugetlb.1GB.rsvd.max": "1GB",
+		"hugetlb.2MB.current": "", "hugetlb.max": "", "hugetlb..max": "", "hugetlb.2MB.events.max": "", "memory.max": "",
+	} {
+		got, ok := hugetlbShadow(k)
+		if got != want || ok != (want != "") {
+			t.Errorf("hugetlbShadow(%q) = %q, %v; want %q", k, got, ok, want)
+		}
 	}
 }
