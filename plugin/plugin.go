@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/metrics"
 	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
 )
@@ -187,7 +188,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	p.cfg.Tracker.Resync(uids, obs)
 	p.setConnected(true)
 	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
-	p.cfg.Recorder.ObserveRequest("Synchronize", "ok", time.Since(start))
+	p.cfg.Recorder.ObserveRequest(metrics.EventSynchronize, metrics.ResultOK, time.Since(start))
 	p.cfg.Log.WithFields(logrus.Fields{"pods": len(pods), "containers": len(ctrs)}).Info("synchronized")
 	return nil, nil
 }
@@ -218,14 +219,14 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, c *ap
 		p.warnValidationUnsubscribed(pol)
 	}
 	adj, err := p.createContainer(ctx, pol, pod, c)
-	result := "adjusted"
+	result := metrics.ResultAdjusted
 	switch {
 	case errors.Is(err, ErrDeadline) || errors.Is(err, errInternal):
-		result = "error"
+		result = metrics.ResultError
 	case err != nil:
-		result = "refused"
+		result = metrics.ResultRefused
 	}
-	p.cfg.Recorder.ObserveRequest("CreateContainer", result, time.Since(start))
+	p.cfg.Recorder.ObserveRequest(metrics.EventCreateContainer, result, time.Since(start))
 	return adj, nil, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/metrics"
 	"github.com/specguard/specguard/pkg/policy"
 )
 
@@ -23,7 +24,7 @@ const ValidationRule = "validation"
 func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.ValidateContainerAdjustmentRequest) (err error) {
 	start := time.Now()
 	pol := p.cfg.Policy.Current()
-	result := "allowed"
+	result := metrics.ResultAllowed
 	defer func() {
 		if err != nil {
 			// The creation fails: the count specguard committed at
@@ -33,7 +34,7 @@ func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.Valid
 			p.cfg.Tracker.Undo(req.GetContainer().GetId(), keyOf(req.GetPod(), req.GetContainer()))
 			p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
 		}
-		p.cfg.Recorder.ObserveRequest("ValidateContainerAdjustment", result, time.Since(start))
+		p.cfg.Recorder.ObserveRequest(metrics.EventValidate, result, time.Since(start))
 	}()
 	if pol.Validation == nil {
 		return nil
@@ -44,17 +45,17 @@ func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.Valid
 	var refused *engine.AdjustmentRefused
 	switch {
 	case errors.As(err, &refused):
-		result = "refused"
+		result = metrics.ResultRefused
 		p.cfg.Recorder.Refusal(ValidationRule)
-		p.cfg.Recorder.RuleAction(ValidationRule, "refuse")
+		p.cfg.Recorder.RuleAction(ValidationRule, metrics.ActionRefuse)
 		log.WithField("findings", findings).Warn("container refused: another plugin's adjustment breaks the validation policy")
 		return err
 	case err != nil:
-		result = "error"
+		result = metrics.ResultError
 		return p.onValidateFailure(pol, log, err)
 	case len(findings) > 0:
-		result = "audit"
-		p.cfg.Recorder.RuleAction(ValidationRule, "audit")
+		result = metrics.ResultAudit
+		p.cfg.Recorder.RuleAction(ValidationRule, metrics.ActionAudit)
 		log.WithField("findings", findings).Info("validation findings (audit mode): another plugin's adjustment breaks the validation policy")
 	}
 	return nil

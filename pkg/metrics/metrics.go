@@ -21,30 +21,40 @@ import (
 const Namespace = "specguard"
 
 // Values of the event label of specguard_requests_total and
-// specguard_request_duration_seconds: the NRI requests specguard handles,
-// named as NRI names its plugin methods. Other strings are accepted.
+// specguard_request_duration_seconds: the NRI requests specguard times,
+// named as NRI names its plugin methods. These are the only values the
+// plugin uses; docs/operations.md lists them (TestDocumentedLabelValues).
 const (
 	EventSynchronize     = "Synchronize"
 	EventCreateContainer = "CreateContainer"
-	EventUpdateContainer = "UpdateContainer"
-	EventStopContainer   = "StopContainer"
-	EventRemoveContainer = "RemoveContainer"
 	EventValidate        = "ValidateContainerAdjustment"
 )
 
 // Values of the result label of specguard_requests_total.
 const (
-	// ResultAdjusted: the container was allowed with specguard's
-	// adjustment (which may be empty).
+	// ResultAdjusted: CreateContainer allowed the container with
+	// specguard's adjustment (which may be empty).
 	ResultAdjusted = "adjusted"
-	// ResultUnchanged: for callers that split off allowed-with-no-change.
-	ResultUnchanged = "unchanged"
+	// ResultAllowed: a validation found nothing against the adjustments.
+	ResultAllowed = "allowed"
+	// ResultAudit: a validation's findings were reported, not refused
+	// (audit mode).
+	ResultAudit = "audit"
 	// ResultRefused: specguard refused the container or the adjustment.
 	ResultRefused = "refused"
-	// ResultError: an internal error; failurePolicy decided the outcome.
+	// ResultError: an internal error or a missed deadline; failurePolicy
+	// decided the outcome.
 	ResultError = "error"
-	// ResultOK: a request with no verdict (lifecycle events, Synchronize).
+	// ResultOK: a request with no verdict (Synchronize).
 	ResultOK = "ok"
+)
+
+// Values of the action label of specguard_rule_actions_total that the
+// plugin sets itself (for the validation pseudo-rule); the engine's trace
+// gives the rest.
+const (
+	ActionRefuse = "refuse"
+	ActionAudit  = "audit"
 )
 
 // Values of the result label of specguard_policy_reloads_total.

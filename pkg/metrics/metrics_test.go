@@ -106,7 +106,7 @@ func TestScrapeReportsEveryMetric(t *testing.T) {
 	m.ObserveRequest(metrics.EventCreateContainer, metrics.ResultAdjusted, 40*time.Microsecond)
 	m.ObserveRequest(metrics.EventCreateContainer, metrics.ResultAdjusted, 150*time.Microsecond)
 	m.ObserveRequest(metrics.EventCreateContainer, metrics.ResultRefused, 3*time.Millisecond)
-	m.ObserveRequest(metrics.EventStopContainer, metrics.ResultOK, 5*time.Microsecond)
+	m.ObserveRequest(metrics.EventValidate, metrics.ResultAllowed, 5*time.Microsecond)
 	m.RuleAction("team-defaults", "clamp")
 	m.RuleAction("team-defaults", "clamp")
 	m.RuleAction("team-defaults", "default")
@@ -129,7 +129,7 @@ func TestScrapeReportsEveryMetric(t *testing.T) {
 	}{
 		{"specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "adjusted"}, 2},
 		{"specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "refused"}, 1},
-		{"specguard_requests_total", map[string]string{"event": "StopContainer", "result": "ok"}, 1},
+		{"specguard_requests_total", map[string]string{"event": "ValidateContainerAdjustment", "result": "allowed"}, 1},
 		// Created at zero on start, so alerts see the series before any request.
 		{"specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "error"}, 0},
 		{"specguard_requests_total", map[string]string{"event": "Synchronize", "result": "ok"}, 0},
@@ -315,7 +315,7 @@ func TestConcurrentUpdatesAreCounted(t *testing.T) {
 			for i := range perWorker {
 				rule := fmt.Sprintf("rule-%d", i%7)
 				m.RuleAction(rule, "set")
-				m.ObserveRequest(metrics.EventCreateContainer, metrics.ResultUnchanged, time.Duration(w*i)*time.Nanosecond)
+				m.ObserveRequest(metrics.EventCreateContainer, metrics.ResultAllowed, time.Duration(w*i)*time.Nanosecond)
 				m.Refusal(rule)
 			}
 		})
@@ -332,7 +332,7 @@ func TestConcurrentUpdatesAreCounted(t *testing.T) {
 	if actions != workers*perWorker || refusals != workers*perWorker {
 		t.Errorf("rule actions %v, refusals %v, want %d each", actions, refusals, workers*perWorker)
 	}
-	if got := value(t, fams, "specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "unchanged"}); got != workers*perWorker {
+	if got := value(t, fams, "specguard_requests_total", map[string]string{"event": "CreateContainer", "result": "allowed"}); got != workers*perWorker {
 		t.Errorf("requests = %v, want %d", got, workers*perWorker)
 	}
 	if n := len(fams["specguard_refusals_total"].GetMetric()); n != 7 {
