@@ -15,7 +15,7 @@ build: ## build bin/specguard
 
 test: vet lint unit integration ## everything CI runs: vet, lint, unit and integration tests (race detector on), then e2e and the CRI conformance run on real containerd
 
-check: vet lint unit integration ## what needs no root: vet, lint, unit and integration tests
+check: vet lint unit integration ## the fast loop, without containerd or a cluster: vet, lint, unit and integration tests
 
 vet: ## go vet
 	$(GO) vet ./...
