@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -230,12 +232,14 @@ func (r *runtime) removePod(pod *api.PodSandbox) {
 
 // plugin is a running specguard process.
 type plugin struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs strings.Builder
-	reg  chan struct{} // receives each "registered" line
-	done chan struct{}
+	t       *testing.T
+	r       *runtime
+	cmd     *exec.Cmd
+	metrics string // its --metrics-addr
+	syncs   int    // Synchronize requests it had answered at the last registration
+	mu      sync.Mutex
+	logs    strings.Builder
+	done    chan struct{}
 }
 
 // startPlugin runs the built binary against the runtime's socket and waits
@@ -245,9 +249,21 @@ func (r *runtime) startPlugin(args ...string) *plugin {
 	return r.startBinary(specguardBin, args...)
 }
 
-// startBinary is startPlugin with another build of specguard.
+// startBinary is startPlugin with another build of specguard. It serves
+// metrics (on a free port unless args give --metrics-addr): registration
+// is read from there.
 func (r *runtime) startBinary(bin string, args ...string) *plugin {
 	r.t.Helper()
+	addr := ""
+	for i, a := range args {
+		if a == "--metrics-addr" && i+1 < len(args) {
+			addr = args[i+1]
+		}
+	}
+	if addr == "" {
+		addr = freeAddr(r.t)
+		args = append(args, "--metrics-addr", addr)
+	}
 	full := append([]string{"run", "--socket-path", r.socket, "--log-level", "debug"}, args...)
 	cmd := exec.Command(bin, full...)
 	cmd.Env = append(os.Environ(), "NRI_PLUGIN_SOCKET=", "NRI_PLUGIN_NAME=", "NRI_PLUGIN_IDX=")
@@ -255,7 +271,7 @@ func (r *runtime) startBinary(bin string, args ...string) *plugin {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	p := &plugin{t: r.t, cmd: cmd, reg: make(chan struct{}, 16), done: make(chan struct{})}
+	p := &plugin{t: r.t, r: r, cmd: cmd, metrics: addr, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -273,27 +289,60 @@ func (p *plugin) read(rd io.Reader) {
 		p.mu.Lock()
 		p.logs.WriteString(line + "\n")
 		p.mu.Unlock()
-		if strings.Contains(line, "synchronized") {
-			select {
-			case p.reg <- struct{}{}:
-			default:
-			}
-		}
 	}
 	close(p.done)
 }
 
+// waitRegistered waits until specguard has registered once more (at
+// start, or again after the runtime went away): its metrics count one more
+// Synchronize answered, and the runtime has finished that registration.
+// The runtime holds its plugin-sync lock from before Synchronize until
+// the plugin is in its list, so taking the lock's read side (what
+// BlockPluginSync does) returns only once specguard receives requests.
 func (p *plugin) waitRegistered() {
 	p.t.Helper()
-	select {
-	case <-p.reg:
-		// Registration completes right after Synchronize returns.
-		time.Sleep(50 * time.Millisecond)
-	case <-p.done:
-		p.t.Fatalf("specguard exited before registering:\n%s", p.Logs())
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("specguard did not register in 10s:\n%s", p.Logs())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n := p.syncsAnswered(); n > p.syncs {
+			p.syncs = n
+			p.r.mu.Lock()
+			nri := p.r.nri
+			p.r.mu.Unlock()
+			nri.BlockPluginSync().Unblock()
+			return
+		}
+		select {
+		case <-p.done:
+			p.t.Fatalf("specguard exited before registering:\n%s", p.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("specguard did not register in 10s:\n%s", p.Logs())
+		}
+		time.Sleep(10 * time.Millisecond) // the next look at its metrics
 	}
+}
+
+// syncsAnswered reads specguard_requests_total{event="Synchronize"} from
+// its metrics; 0 while they are not served yet.
+func (p *plugin) syncsAnswered() int {
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	const sample = `specguard_requests_total{event="Synchronize",result="ok"} `
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 func (p *plugin) Logs() string {
