@@ -65,7 +65,7 @@ func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *ap
 		}
 	}
 	for _, v := range fin.Violations {
-		if !before[v] && v.Field != "" {
+		if !before[v] {
 			va.blameField(v.Field, v.Rule, "makes the container fail the rule (audit): "+v.Message, true)
 		}
 	}
@@ -133,7 +133,7 @@ func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *ap
 func (va *validation) ownValueChanged(field, rule, detail string) bool {
 	owner := va.fieldOwner(field)
 	if owner == "" || owner == va.self {
-		va.blameConsultedRule(field, rule, detail)
+		va.blameConsultedRule(field, rule, detail, false)
 		return true
 	}
 	if runsBefore(owner, va.self) {
@@ -187,7 +187,7 @@ func (va *validation) ruleFinding(owner, field, rule, detail string, audit bool)
 func (va *validation) blameField(field, rule, detail string, audit bool) {
 	owners := va.fieldOwners(field)
 	if len(owners) == 0 {
-		va.blameConsultedRule(field, rule, detail)
+		va.blameConsultedRule(field, rule, detail, audit)
 		return
 	}
 	for _, o := range owners {
@@ -198,11 +198,13 @@ func (va *validation) blameField(field, rule, detail string, audit bool) {
 	}
 }
 
-// blameConsultedRule is blameConsulted for a rule's finding.
-func (va *validation) blameConsultedRule(field, rule, detail string) {
+// blameConsultedRule is blameConsulted for a rule's finding; an
+// audit-mode rule's findings are reported, not refused.
+func (va *validation) blameConsultedRule(field, rule, detail string, audit bool) {
 	n := len(va.findings)
 	va.blameConsulted(va.plugins, field, detail, "")
 	for i := n; i < len(va.findings); i++ {
+		va.findings[i].Audit = audit
 		va.findings[i].Rule = rule
 		if rule == "" {
 			va.findings[i].Rule = "specguard"
@@ -604,7 +606,7 @@ func (va *validation) checkUnifiedShadows(p *policy.Policy, pod *api.PodSandbox,
 			field := "resources.unified[" + k + "]"
 			detail := fmt.Sprintf("sets the cgroup file %s=%s, which bypasses the rule's %s", clip(k), strconv.Quote(clip(v)), bound)
 			if owner == "" {
-				va.blameConsultedRule(field, r.Name, detail)
+				va.blameConsultedRule(field, r.Name, detail, r.Mode == policy.ModeAudit)
 			} else {
 				va.ruleFinding(owner, field, r.Name, detail, r.Mode == policy.ModeAudit)
 			}

@@ -194,6 +194,17 @@ func TestValidateFinalContainer(t *testing.T) {
 			want:  []string{`plugin "95-late" makes the container fail the rule (audit): would clamp resources.oomScoreAdj from -1000 to -500 (resources.oomScoreAdj, rule "watch")`},
 			audit: true,
 		},
+		// A cgroup file no plugin claims is blamed on the untrusted plugins
+		// consulted; under an audit-mode rule that is a report, not a
+		// refusal.
+		"an unclaimed cgroup file under an audit rule": {
+			spec: strings.Replace(finalPolicy, "      oomScoreAdj: {min: -500}\n", "      oomScoreAdj: {min: -500}\n      cpu: {shares: {max: 1024}}\n", 1),
+			build: func(a *adjusted) {
+				a.req.Adjust.AddLinuxUnified("cpu.weight", "10000")
+			},
+			want:  []string{`sets the cgroup file cpu.weight="10000", which bypasses the rule's resources.cpu.shares`, `rule "watch"`},
+			audit: true,
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			spec := tc.spec
