@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -26,19 +25,7 @@ const overlay = "test/cluster/testdata/overlay"
 // crash-looping pod restarting in the background).
 func TestNode(t *testing.T) {
 	requireEnv(t)
-	dir := filepath.Join(suite.root, "_output", "cluster-e2e")
-	n, err := node.Start(context.Background(), node.Options{Tools: suite.tools, Dir: dir, Owner: os.Getpid(), Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("starting the node: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			keepLogs(t, n)
-		}
-		if err := n.Down(); err != nil {
-			t.Errorf("node cleanup: %v", err)
-		}
-	})
+	n := startNode(t, "cluster-e2e")
 	c := &cluster{t: t, n: n}
 
 	if !t.Run("install", func(t *testing.T) { (&cluster{t: t, n: n}).install() }) {

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -41,19 +40,7 @@ policy:
 // uninstall`, each checked on what Kubernetes and the runtime report.
 func TestHelm(t *testing.T) {
 	requireEnv(t)
-	dir := filepath.Join(suite.root, "_output", "cluster-e2e-helm")
-	n, err := node.Start(context.Background(), node.Options{Tools: suite.tools, Dir: dir, Owner: os.Getpid(), Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("starting the node: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			keepLogs(t, n)
-		}
-		if err := n.Down(); err != nil {
-			t.Errorf("node cleanup: %v", err)
-		}
-	})
+	n := startNode(t, "cluster-e2e-helm")
 	if err := n.Stack.ImportImage(suite.archive); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -215,4 +217,24 @@ spec:
       imagePullPolicy: Never
       command: ["sh", "-c", %q]
 %s`, name, testNS, image, command, extra)
+}
+
+// startNode brings up a node under _output/<name> for the test and stops
+// it when the test ends, keeping its logs if the test failed.
+func startNode(t *testing.T, name string) *node.Node {
+	t.Helper()
+	dir := filepath.Join(suite.root, "_output", name)
+	n, err := node.Start(context.Background(), node.Options{Tools: suite.tools, Dir: dir, Owner: os.Getpid(), Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("starting the node: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			keepLogs(t, n)
+		}
+		if err := n.Down(); err != nil {
+			t.Errorf("node cleanup: %v", err)
+		}
+	})
+	return n
 }
