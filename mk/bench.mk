@@ -20,6 +20,7 @@ bench: build ## benchmarks vs PRODUCT.md targets (BENCH_COUNT=5 runs, BENCH_E2E=
 	@{ \
 	  $(GO) test -run '^$$' -bench 'Decide' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/engine/ && \
 	  $(GO) test -run '^$$' -bench 'CreateContainer|Handler' -benchtime 3000x -count $(BENCH_COUNT) ./test/bench/ && \
+	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'CreateProcess' -benchtime 3000x -count $(BENCH_COUNT) ./test/bench/ && \
 	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'Startup' -benchtime 20x -count $(BENCH_COUNT) ./test/bench/ && \
 	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'TrackedMemory' -benchtime 1x -count $(BENCH_COUNT) ./test/bench/ && \
 	  if [ "$(BENCH_E2E)" = 1 ]; then \

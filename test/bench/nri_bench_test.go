@@ -109,7 +109,10 @@ func startSpecguard(tb testing.TB, socket string, pol *policy.Policy, rec plugin
 const validationSection = "  validation: {denyHooks: true, denyHostMounts: true, denyDevices: true}\n"
 
 // BenchmarkCreateContainer times what containerd sends NRI plugins during
-// one CRI CreateContainer, through the runtime half over a real socket:
+// one CRI CreateContainer, through the runtime half over a real socket,
+// with every plugin in this process, where pprof sees all of it and the
+// price of each part shows (BenchmarkCreateProcess times the same with
+// each plugin its own process, as on a node, and holds the targets):
 // CreateContainer (with ValidateContainerAdjustment inside it when a
 // plugin validates), then PostCreateContainer, which the runtime half
 // passes on to the plugins subscribed to it. One plugin per adaptation,
@@ -117,7 +120,7 @@ const validationSection = "  validation: {denyHooks: true, denyHostMounts: true,
 // at the same time:
 //
 //   - noop: a plugin that changes nothing and subscribes to CreateContainer
-//     alone, the baseline (specguard's targets are ratios over this);
+//     alone, the baseline;
 //   - noop-lean: the same, reading requests as specguard does
 //     (plugin.ReadLean: without the seccomp policy's syscall rules, which
 //     specguard never reads): what the decision costs on top of the same

@@ -24,11 +24,12 @@ type target struct {
 
 var targets = []target{
 	// Every request of one container creation against a no-op plugin's
-	// CreateContainer (p50 <= 1.10, p99 <= 1.5), and
-	// CreateContainer alone.
-	{"CreateContainer", "ratio-p50", 1.10, "<= 1.10"},
-	{"CreateContainer", "ratio-p99", 1.5, "<= 1.5"},
-	{"CreateContainer", "create-ratio-p50", 1.10, "<= 1.10"},
+	// CreateContainer (p50 <= 1.10, p99 <= 1.5), and CreateContainer
+	// alone, with each plugin its own process as on a node
+	// (BenchmarkCreateContainer, all in one process, is the breakdown).
+	{"CreateProcess", "ratio-p50", 1.10, "<= 1.10"},
+	{"CreateProcess", "ratio-p99", 1.5, "<= 1.5"},
+	{"CreateProcess", "create-ratio-p50", 1.10, "<= 1.10"},
 	{"Decide/rules=1000", "p99-us", 20, "< 20 us"},
 	{"TrackedMemory", "rss-MiB", 30, "< 30 MiB"},
 	{"Startup", "p50-ms", 200, "< 200 ms"},

@@ -12,8 +12,8 @@ cpu: Intel(R) Xeon(R) Processor
 BenchmarkDecide/rules=1000-2   20000   9000 ns/op   12.0 p99-us   45 allocs/op
 BenchmarkDecide/rules=1000-2   20000   9000 ns/op   30.0 p99-us   45 allocs/op
 BenchmarkDecide/rules=1000-2   20000   9000 ns/op   14.0 p99-us   45 allocs/op
-BenchmarkCreateContainer-2   3000   700000 ns/op   1.05 ratio-p50
-BenchmarkCreateContainer-2   	time="x" level=error msg="a log line, not a result"
+BenchmarkCreateProcess-2   3000   700000 ns/op   1.05 ratio-p50
+BenchmarkCreateProcess-2   	time="x" level=error msg="a log line, not a result"
 PASS
 `
 	var out bytes.Buffer
