@@ -163,6 +163,13 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 
 // Synchronize rebuilds the tracker from the containers that exist: the
 // counts specguard (or the kubelet) wrote on them continue from there.
+//
+// The pods and containers are partly filled: the connection reads the
+// request with wire.ReadLean, which fills only each pod's Id and Uid and
+// each container's Id, PodSandboxId, Name and the restart-count keys of
+// its Annotations (restarts.CountAnnotations); every other field is zero.
+// Reading another field here takes filling it there first
+// (TestSynchronizeReadsOnlyWhatReadLeanFills, plugin/lean_test.go).
 func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
 	start := time.Now()
 	uidOf := make(map[string]string, len(pods))
