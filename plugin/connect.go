@@ -9,6 +9,8 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 	"github.com/containerd/ttrpc"
 	"github.com/sirupsen/logrus"
+
+	"github.com/specguard/specguard/internal/wire"
 )
 
 // Connection says how to reach the runtime.
@@ -81,7 +83,7 @@ func (p *Plugin) runOnce(ctx context.Context, conn Connection) error {
 		stub.WithSocketPath(conn.SocketPath),
 		stub.WithOnClose(func() { close(closed) }),
 		stub.WithLogger(nriLogger{p.cfg.Log.WithField("component", "nri")}),
-		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(ReadLean)}),
+		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(wire.ReadLean)}),
 	}
 	name, idx := conn.Name, conn.Index
 	if os.Getenv(api.PluginIdxEnvVar) == "" {

@@ -9,13 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
 
+	"github.com/specguard/specguard/internal/queue"
 	"github.com/specguard/specguard/pkg/engine"
 	"github.com/specguard/specguard/pkg/metrics"
 	"github.com/specguard/specguard/pkg/policy"
@@ -86,7 +86,7 @@ type Plugin struct {
 	validating         atomic.Bool
 	unsubscribedWarned atomic.Pointer[policy.Policy]
 	deciders           chan decideJob // idle decision workers take jobs here
-	records            recordQueue
+	records            queue.Queue
 
 	// registeredAs is the "<index>-<name>" of the current connection, as
 	// the runtime names plugins in a validation request.
@@ -163,6 +163,13 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 
 // Synchronize rebuilds the tracker from the containers that exist: the
 // counts specguard (or the kubelet) wrote on them continue from there.
+//
+// The pods and containers are partly filled: the connection reads the
+// request with wire.ReadLean, which fills only each pod's Id and Uid and
+// each container's Id, PodSandboxId, Name and the restart-count keys of
+// its Annotations (restarts.CountAnnotations); every other field is zero.
+// Reading another field here takes filling it there first
+// (TestSynchronizeReadsOnlyWhatReadLeanFills, plugin/lean_test.go).
 func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
 	start := time.Now()
 	uidOf := make(map[string]string, len(pods))
@@ -271,7 +278,7 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 	// The log line and the audit record are written after the reply: every
 	// container creation on the node waits for this handler.
 	if p.wantsRecord(d) {
-		p.records.add(func() { p.logDecision(pod, c, a, d) })
+		p.records.Add(func() { p.logDecision(pod, c, a, d) })
 	}
 	if !d.Allowed {
 		// Not committed: the retry gets the same count.
@@ -353,75 +360,6 @@ func (p *Plugin) runDecide(job decideJob) (r decideResult) {
 		}
 	}()
 	return decideResult{d: p.cfg.Decide(job.pol, job.req)}
-}
-
-// recordQueue runs record functions in order on one goroutine, which
-// stays for recordIdle after the last one so that its stack, grown to the
-// log formatter's depth, is reused. Past maxBacklog the caller records
-// synchronously, so a flood slows requests rather than growing memory.
-type recordQueue struct {
-	mu      sync.Mutex
-	pending []func()
-	running bool
-	wake    chan struct{}
-}
-
-const (
-	maxBacklog = 1024
-	recordIdle = 30 * time.Second
-)
-
-func (q *recordQueue) add(f func()) {
-	q.mu.Lock()
-	if len(q.pending) >= maxBacklog {
-		q.mu.Unlock()
-		f()
-		return
-	}
-	q.pending = append(q.pending, f)
-	if q.wake == nil {
-		q.wake = make(chan struct{}, 1)
-	}
-	start, wake := !q.running, q.wake
-	q.running = true
-	q.mu.Unlock()
-	if start {
-		go q.drain(wake)
-		return
-	}
-	select {
-	case wake <- struct{}{}:
-	default: // a wake-up is already pending
-	}
-}
-
-func (q *recordQueue) drain(wake <-chan struct{}) {
-	idle := time.NewTimer(recordIdle)
-	defer idle.Stop()
-	for {
-		q.mu.Lock()
-		batch := q.pending
-		q.pending = nil
-		q.mu.Unlock()
-		for _, f := range batch {
-			f()
-		}
-		if len(batch) > 0 {
-			continue
-		}
-		idle.Reset(recordIdle)
-		select {
-		case <-wake:
-		case <-idle.C:
-			q.mu.Lock()
-			if len(q.pending) == 0 {
-				q.running = false
-				q.mu.Unlock()
-				return
-			}
-			q.mu.Unlock()
-		}
-	}
 }
 
 // onFailure applies the policy's failurePolicy to an internal error.

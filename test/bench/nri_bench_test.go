@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/specguard/specguard/internal/wire"
 	"github.com/specguard/specguard/pkg/engine"
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/metrics"
@@ -41,7 +42,7 @@ func (p fixedPlugin) CreateContainer(context.Context, *api.PodSandbox, *api.Cont
 }
 
 // startStub connects an in-process stub plugin to socket; extra options
-// (plugin.ReadLean) shape how it reads requests.
+// (wire.ReadLean) shape how it reads requests.
 func startStub(tb testing.TB, socket, name string, p stub.Plugin, extra ...stub.Option) {
 	tb.Helper()
 	s, err := stub.New(p, append([]stub.Option{stub.WithSocketPath(socket), stub.WithPluginName(name), stub.WithPluginIdx("10"),
@@ -122,7 +123,7 @@ const validationSection = "  validation: {denyHooks: true, denyHostMounts: true,
 //   - noop: a plugin that changes nothing and subscribes to CreateContainer
 //     alone, the baseline;
 //   - noop-lean: the same, reading requests as specguard does
-//     (plugin.ReadLean: without the seccomp policy's syscall rules, which
+//     (wire.ReadLean: without the seccomp policy's syscall rules, which
 //     specguard never reads): what the decision costs on top of the same
 //     reading;
 //   - fixed: a plugin that replies with the adjustment specguard makes for
@@ -174,7 +175,7 @@ func BenchmarkCreateContainer(b *testing.B) {
 	noopRT.waitSynced(b, 10*time.Second)
 	leanRT := newNRIRuntime(b, nil, nil)
 	startStub(b, leanRT.socket, "noop-lean", noopPlugin{},
-		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(plugin.ReadLean)}))
+		stub.WithTTRPCOptions(nil, []ttrpc.ServerOpt{ttrpc.WithUnaryServerInterceptor(wire.ReadLean)}))
 	leanRT.waitSynced(b, 10*time.Second)
 	fixedRT := newNRIRuntime(b, nil, nil)
 	startStub(b, fixedRT.socket, "fixed", fixedPlugin{adj: want})

@@ -1,59 +1,107 @@
-package plugin
+package wire
 
 import (
 	"context"
-	"fmt"
-	"reflect"
-	"strconv"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/ttrpc"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/specguard/specguard/pkg/engine"
-	"github.com/specguard/specguard/pkg/kubelet"
-	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
 	"github.com/specguard/specguard/test/bench/workload"
 )
 
-// syncInput is a node as containerd reports it at Synchronize: pods with
-// their namespaces and labels, containers with the heavy parts (mounts,
-// env, a seccomp profile) and restart counts written by specguard, by the
-// kubelet only, by both (disagreeing), or not at all; one container's pod
-// is missing from the list.
-func syncInput() *api.SynchronizeRequest {
-	req := &api.SynchronizeRequest{}
-	for p := range 3 {
-		id, uid := "sb-"+strconv.Itoa(p), "uid-"+strconv.Itoa(p)
-		req.Pods = append(req.Pods, &api.PodSandbox{Id: id, Uid: uid, Name: "pod-" + strconv.Itoa(p), Namespace: "ns",
-			Labels: map[string]string{"app": "x"}, Annotations: map[string]string{"a": "b"},
-			Linux: &api.LinuxPodSandbox{Namespaces: []*api.LinuxNamespace{{Type: "network", Path: "/var/run/netns/x"}}}})
-		for c := range 4 {
-			ann := map[string]string{"io.kubernetes.container.hash": "abc"}
-			switch c {
-			case 0:
-				ann["specguard.io/restart-count"] = strconv.Itoa(p + 3)
-			case 1:
-				ann[kubelet.ContainerRestartCountAnnotation] = strconv.Itoa(p + 1)
-			case 2:
-				ann["specguard.io/restart-count"] = "7"
-				ann[kubelet.ContainerRestartCountAnnotation] = "5"
+// fullSync is a Synchronize with two pods and two containers in which
+// every field, down to three levels of nested messages, is set, and the
+// containers carry every restart-count annotation beside another one.
+func fullSync() *api.SynchronizeRequest {
+	req := &api.SynchronizeRequest{More: true}
+	for i := range 2 {
+		pod, c := &api.PodSandbox{}, &api.Container{}
+		fill(pod.ProtoReflect(), 3)
+		fill(c.ProtoReflect(), 3)
+		for _, k := range restarts.CountAnnotations {
+			c.Annotations[k] = "3"
+		}
+		pod.Id, c.Id = "sb"+string(rune('0'+i)), "c"+string(rune('0'+i))
+		c.PodSandboxId = pod.Id
+		req.Pods = append(req.Pods, pod)
+		req.Containers = append(req.Containers, c)
+	}
+	return req
+}
+
+// fill sets every field of m to a value other than its zero: one element
+// in each list and map, and messages filled to depth levels.
+func fill(m protoreflect.Message, depth int) {
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsMap():
+			k := protoreflect.ValueOfString("key").MapKey()
+			if fd.MapKey().Kind() != protoreflect.StringKind {
+				continue // every map NRI sends is keyed by strings
 			}
-			req.Containers = append(req.Containers, &api.Container{
-				Id: id + "-c" + strconv.Itoa(c), PodSandboxId: id, Name: "c" + strconv.Itoa(c%3), State: api.ContainerState_CONTAINER_STOPPED,
-				Annotations: ann, Env: []string{"A=B"}, Args: []string{"/bin/sh"},
-				Mounts: []*api.Mount{{Destination: "/etc/hosts", Source: "/run/x/hosts", Type: "bind", Options: []string{"rbind"}}},
-				Linux: &api.LinuxContainer{SeccompPolicy: &api.LinuxSeccomp{DefaultAction: "SCMP_ACT_ERRNO",
-					Syscalls: []*api.LinuxSyscall{{Names: []string{"read", "write", "openat"}, Action: "SCMP_ACT_ALLOW"}}}},
-			})
+			mp := m.Mutable(fd).Map()
+			if fd.MapValue().Kind() == protoreflect.MessageKind {
+				if depth > 0 {
+					v := mp.NewValue()
+					fill(v.Message(), depth-1)
+					mp.Set(k, v)
+				}
+				continue
+			}
+			mp.Set(k, scalar(fd.MapValue()))
+		case fd.IsList():
+			l := m.Mutable(fd).List()
+			if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
+				if depth > 0 {
+					v := l.NewElement()
+					fill(v.Message(), depth-1)
+					l.Append(v)
+				}
+				continue
+			}
+			l.Append(scalar(fd))
+		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
+			if depth > 0 {
+				fill(m.Mutable(fd).Message(), depth-1)
+			}
+		default:
+			m.Set(fd, scalar(fd))
 		}
 	}
-	req.Containers = append(req.Containers, &api.Container{Id: "orphan", PodSandboxId: "gone", Name: "c0",
-		Annotations: map[string]string{"specguard.io/restart-count": "9"}})
-	return req
+}
+
+func scalar(fd protoreflect.FieldDescriptor) protoreflect.Value {
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(true)
+	case protoreflect.EnumKind:
+		return protoreflect.ValueOfEnum(fd.Enum().Values().Get(fd.Enum().Values().Len() - 1).Number())
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return protoreflect.ValueOfInt32(7)
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return protoreflect.ValueOfInt64(7)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32(7)
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64(7)
+	case protoreflect.FloatKind:
+		return protoreflect.ValueOfFloat32(7)
+	case protoreflect.DoubleKind:
+		return protoreflect.ValueOfFloat64(7)
+	case protoreflect.BytesKind:
+		return protoreflect.ValueOfBytes([]byte("value"))
+	}
+	return protoreflect.ValueOfString("value")
 }
 
 // project is what readSync should make of a request: the fields
@@ -78,7 +126,7 @@ func project(full *api.SynchronizeRequest) *api.SynchronizeRequest {
 	return out
 }
 
-// read runs a request through trimSync as the ttrpc server would.
+// read runs a request through ReadLean as the ttrpc server would.
 func read(t testing.TB, in proto.Message, out proto.Message) (proto.Message, error) {
 	data, err := proto.Marshal(in)
 	if err != nil {
@@ -96,46 +144,44 @@ func readWire(data []byte, out proto.Message) (proto.Message, error) {
 	return out, err
 }
 
-// The tracker must come out of Synchronize the same whether the request
-// was read whole or by trimSync: it keeps every field Synchronize reads.
-func TestTrimSyncKeepsWhatSynchronizeReads(t *testing.T) {
-	synced := func(req *api.SynchronizeRequest) *restarts.Tracker {
-		tr := restarts.NewTracker(nil)
-		p, err := New(Config{Policy: parsePolicy(t, "  rules: []\n"), Tracker: tr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Synchronize(context.Background(), req.Pods, req.Containers); err != nil {
-			t.Fatal(err)
-		}
-		return tr
-	}
-	full := syncInput()
-	full.More = true
+// ReadLean fills exactly the fields its comment lists in a Synchronize,
+// whatever else the runtime sends: plugin.Synchronize, which relies on
+// that list, reads no other (plugin/lean_test.go).
+func TestReadLeanFillsOnlyWhatSynchronizeReads(t *testing.T) {
+	full := fullSync()
 	got, err := read(t, full, &api.SynchronizeRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	trimmed := got.(*api.SynchronizeRequest)
-	if !proto.Equal(trimmed, project(full)) {
-		t.Fatalf("trimSync read:\n%v\nwant:\n%v", trimmed, project(full))
+	req := got.(*api.SynchronizeRequest)
+	filled := map[string]bool{}
+	collect := func(prefix string, m protoreflect.Message) {
+		m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			filled[prefix+string(fd.Name())] = true
+			return true
+		})
 	}
-	if a, b := proto.Size(full), proto.Size(trimmed); b*2 > a {
-		t.Errorf("trimmed request is %d bytes of %d: not trimmed", b, a)
+	collect("", req.ProtoReflect())
+	for _, pod := range req.Pods {
+		collect("pods.", pod.ProtoReflect())
 	}
-	want, have := synced(full), synced(trimmed)
-	if want.Live() != have.Live() || want.Pods() != have.Pods() || want.Live() == 0 {
-		t.Fatalf("live/pods: trimmed %d/%d, full %d/%d", have.Live(), have.Pods(), want.Live(), want.Pods())
-	}
-	for p := range 4 {
-		for c := range 3 {
-			key := restarts.Key{PodUID: "uid-" + strconv.Itoa(p), Container: "c" + strconv.Itoa(c)}
-			wn, wok := want.Newest(key)
-			gn, gok := have.Newest(key)
-			if wn != gn || wok != gok {
-				t.Errorf("%v: trimmed (%d, %v), full (%d, %v)", key, gn, gok, wn, wok)
-			}
+	for _, c := range req.Containers {
+		collect("containers.", c.ProtoReflect())
+		if keys := slices.Sorted(maps.Keys(c.Annotations)); !slices.Equal(keys, slices.Sorted(slices.Values(restarts.CountAnnotations[:]))) {
+			t.Errorf("container %s: annotations %v, want only the restart counts %v", c.Id, keys, restarts.CountAnnotations)
 		}
+	}
+	want := []string{"containers", "more", "pods",
+		"pods.id", "pods.uid",
+		"containers.id", "containers.pod_sandbox_id", "containers.name", "containers.annotations"}
+	if got := slices.Sorted(maps.Keys(filled)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("ReadLean filled %s, want %s", strings.Join(got, ", "), strings.Join(slices.Sorted(slices.Values(want)), ", "))
+	}
+	if !proto.Equal(req, project(full)) {
+		t.Errorf("ReadLean read:\n%v\nwant:\n%v", req, project(full))
+	}
+	if a, b := proto.Size(full), proto.Size(req); b*2 > a {
+		t.Errorf("lean request is %d bytes of %d: not trimmed", b, a)
 	}
 }
 
@@ -167,7 +213,7 @@ func TestReadLeanRequests(t *testing.T) {
 		t.Errorf("lean request is %d bytes of %d", b, a)
 	}
 	// Without a seccomp policy the request comes through as it is.
-	bare := &api.CreateContainerRequest{Pod: syncInput().Pods[0], Container: &api.Container{Id: "x", Linux: &api.LinuxContainer{}}}
+	bare := &api.CreateContainerRequest{Pod: pod, Container: &api.Container{Id: "x", Linux: &api.LinuxContainer{}}}
 	if got, err := read(t, bare, &api.CreateContainerRequest{}); err != nil || !proto.Equal(got, bare) {
 		t.Errorf("CreateContainer without seccomp changed (%v): %v", err, got)
 	}
@@ -198,72 +244,6 @@ func TestReadLeanRequests(t *testing.T) {
 	}
 }
 
-// The validator finds the same on a lean request as on the whole one.
-func TestValidatorFindsTheSameOnLeanRequests(t *testing.T) {
-	pol := parsePolicy(t, "  validation: {denySeccomp: true, denyHooks: true}\n  rules:\n    - name: r\n      security:\n        seccomp: {unconfined: inject}\n").Current()
-	for i := range 3 {
-		pod, c := workload.Request(i)
-		adj := &api.ContainerAdjustment{Linux: &api.LinuxContainerAdjustment{SeccompPolicy: c.GetLinux().GetSeccompPolicy()}}
-		switch i {
-		case 1:
-			c.Linux.SeccompPolicy, c.Linux.SeccompProfile = nil, nil // Unconfined: specguard injects its own
-			prof, err := engine.RuntimeDefaultSeccomp()
-			if err != nil {
-				t.Fatal(err)
-			}
-			adj.Linux.SeccompPolicy = prof
-		case 2:
-			adj.Hooks = &api.Hooks{Prestart: []*api.Hook{{Path: "/hook"}}}
-		}
-		full := &api.ValidateContainerAdjustmentRequest{Pod: pod, Container: c, Adjust: adj,
-			Owners: &api.OwningPlugins{}, Plugins: []*api.PluginInstance{{Name: "other", Index: "10"}}}
-		got, err := read(t, full, &api.ValidateContainerAdjustmentRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantF, wantErr := engine.ValidateAdjustment(pol, full)
-		haveF, haveErr := engine.ValidateAdjustment(pol, got.(*api.ValidateContainerAdjustmentRequest))
-		if !reflect.DeepEqual(wantF, haveF) || fmt.Sprint(wantErr) != fmt.Sprint(haveErr) {
-			t.Errorf("request %d: the lean request validates differently:\n%v %v\n%v %v", i, haveF, haveErr, wantF, wantErr)
-		}
-		if i != 1 && wantErr == nil {
-			t.Errorf("request %d: no refusal to compare", i)
-		}
-	}
-}
-
-// The engine decides the same on a lean request as on the whole one: it
-// reads nothing ReadLean leaves out.
-func TestEngineDecidesTheSameOnLeanRequests(t *testing.T) {
-	pols := map[string]*policy.Policy{"workload": workload.MustPolicy(100)}
-	for _, sec := range []string{"seccomp: {unconfined: reject}", "seccomp: {unconfined: inject}", "runAsNonRoot: true\n        hostPaths: {deny: [/etc]}"} {
-		pols[sec] = parsePolicy(t, "  rules:\n    - name: r\n      security:\n        "+sec+"\n").Current()
-	}
-	for name, pol := range pols {
-		for i := range 4 {
-			pod, c := workload.Request(i)
-			switch i {
-			case 2:
-				c.Linux.SeccompProfile = nil // confined by the policy alone
-			case 3:
-				c.Linux.SeccompPolicy = nil // Unconfined
-			}
-			full := &api.CreateContainerRequest{Pod: pod, Container: c}
-			got, err := read(t, full, &api.CreateContainerRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := got.(*api.CreateContainerRequest)
-			want := engine.Decide(pol, &engine.Request{Pod: full.Pod, Container: full.Container, RestartCount: i, NodeName: "n"})
-			have := engine.Decide(pol, &engine.Request{Pod: l.Pod, Container: l.Container, RestartCount: i, NodeName: "n"})
-			if want.Allowed != have.Allowed || want.Reason != have.Reason || !proto.Equal(want.Adjustment, have.Adjustment) ||
-				!reflect.DeepEqual(want.Trace, have.Trace) || !reflect.DeepEqual(want.Violations, have.Violations) {
-				t.Errorf("%s, request %d: the lean request decides differently:\n%+v\n%+v", name, i, have, want)
-			}
-		}
-	}
-}
-
 // Whatever the bytes, ReadLean does not panic on a CreateContainer, and
 // whenever proto.Unmarshal accepts them it reads the same request less the
 // syscall rules.
@@ -290,7 +270,7 @@ func FuzzReadLeanCreate(f *testing.F) {
 // Malformed wire data and strings that are not UTF-8 are refused, as
 // proto.Unmarshal refuses them.
 func TestTrimSyncRefusesWhatProtoRefuses(t *testing.T) {
-	good, _ := proto.Marshal(syncInput())
+	good, _ := proto.Marshal(fullSync())
 	for name, data := range map[string][]byte{
 		"truncated":  good[:len(good)-3],
 		"bad tag":    {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
@@ -310,7 +290,7 @@ func TestTrimSyncRefusesWhatProtoRefuses(t *testing.T) {
 // Whatever the bytes, trimSync does not panic, and whenever proto.Unmarshal
 // accepts them it reads the same fields.
 func FuzzTrimSync(f *testing.F) {
-	good, _ := proto.Marshal(syncInput())
+	good, _ := proto.Marshal(fullSync())
 	f.Add(good)
 	f.Add([]byte{})
 	f.Add([]byte{0x18, 0x01})

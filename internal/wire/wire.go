@@ -1,4 +1,7 @@
-package plugin
+// Package wire reads NRI requests off the wire leaner than
+// proto.Unmarshal does: it leaves out the parts specguard never reads, on
+// the path every container creation and every plugin registration takes.
+package wire
 
 import (
 	"context"
@@ -18,12 +21,18 @@ import (
 // ReadLean is a ttrpc server interceptor that leaves out, as requests
 // are unmarshalled, the parts of them specguard never reads:
 //
-//   - Synchronize: all but the pods' and containers' identities and
-//     restart counts (readSync). The NRI stub collects every chunk of a
-//     split Synchronize and hands the plugin all of them at once: whole,
-//     a node's containers cost ~45 KB of Go objects each (8.7 KB on the
-//     wire), 466 MiB at 10,000 containers, and the Go runtime keeps the
-//     bookkeeping for its largest heap ever.
+//   - Synchronize: everything but the pods' and containers' identities
+//     and restart counts (readSync). The handler receives partly filled
+//     objects; these fields are filled, and no other:
+//     SynchronizeRequest.Pods, .Containers and .More;
+//     PodSandbox.Id and .Uid;
+//     Container.Id, .PodSandboxId, .Name, and .Annotations holding only
+//     the keys of restarts.CountAnnotations.
+//     The NRI stub collects every chunk of a split Synchronize and hands
+//     the plugin all of them at once: whole, a node's containers cost
+//     ~45 KB of Go objects each (8.7 KB on the wire), 466 MiB at 10,000
+//     containers, and the Go runtime keeps the bookkeeping for its
+//     largest heap ever.
 //   - CreateContainer, ValidateContainerAdjustment and the lifecycle
 //     events (PostCreateContainer, RemoveContainer): the syscall rules of
 //     the container's seccomp policy (dropSeccompSyscalls). containerd
@@ -34,8 +43,9 @@ import (
 //     whole: the validator compares it.)
 //
 // Every other request is unmarshalled as usual. It is exported for the
-// benchmarks, which hold specguard to a no-op plugin reading requests
-// the same way as well as to one reading them whole.
+// plugin's connection and for the benchmarks, which hold specguard to a
+// no-op plugin reading requests the same way as well as to one reading
+// them whole.
 func ReadLean(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
 	return method(ctx, func(v interface{}) error {
 		switch req := v.(type) {
@@ -179,8 +189,9 @@ func fieldNumber(m proto.Message, name string) protowire.Number {
 // sandbox IDs, names and restart-count annotations, and whether more
 // chunks follow. It refuses what proto.Unmarshal refuses (malformed wire
 // data, strings that are not UTF-8) in the fields it reads and skips the
-// others unread. Keep it in step with Synchronize
-// (TestTrimSyncKeepsWhatSynchronizeReads).
+// others unread. Keep it, the list in ReadLean's comment and
+// TestReadLeanFillsOnlyWhatSynchronizeReads in step with plugin.Synchronize
+// (plugin/lean_test.go checks what that handler reads).
 func readSync(b []byte, req *api.SynchronizeRequest) error {
 	f := &syncField
 	return eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
