@@ -43,12 +43,12 @@ func readValidationRequest(path string) (*api.ValidateContainerAdjustmentRequest
 
 // explainValidation runs the validator on a recorded request, as specguard
 // registered as self.
-func explainValidation(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, self, node, output string, stdout io.Writer) error {
+func explainValidation(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, self string, node *engine.Node, output string, stdout io.Writer) error {
 	out := validationExplanation{Allowed: true, Findings: []engine.Finding{}}
 	if p.Validation == nil || p.Validation.Mode == policy.ModeOff {
 		out.Reason = "the policy has no validation section in force: specguard does not validate other plugins"
 	} else {
-		findings, err := engine.ValidateAdjustmentAs(p, req, engine.Validator{Self: self, NodeName: node})
+		findings, err := engine.ValidateAdjustmentAs(p, req, engine.Validator{Self: self, Node: node})
 		var refused *engine.AdjustmentRefused
 		switch {
 		case errors.As(err, &refused):

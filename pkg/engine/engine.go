@@ -1,7 +1,8 @@
 // Package engine is specguard's decision: given a compiled policy, a pod, a
-// container and the facts the plugin gathered (restart count, node name),
-// it returns the adjustment to make or the reason to refuse, with a trace
-// of which rule set what. It is pure: no I/O, no clock, no globals.
+// container and the facts gathered for it (Facts: restart count, node name,
+// the runtime's default seccomp profile), it returns the adjustment to make
+// or the reason to refuse, with a trace of which rule set what. It is pure:
+// no I/O, no clock, no globals; TestEngineImports holds it to that.
 package engine
 
 import (
@@ -21,12 +22,12 @@ import (
 	"github.com/specguard/specguard/pkg/policy"
 )
 
-// Request is one CreateContainer as the engine sees it.
+// Request is one CreateContainer as the engine sees it: the runtime's
+// request and the facts gathered for it.
 type Request struct {
-	Pod          *api.PodSandbox
-	Container    *api.Container
-	RestartCount int
-	NodeName     string // used when the policy names none
+	Pod       *api.PodSandbox
+	Container *api.Container
+	Facts     Facts
 }
 
 // TraceEntry records one thing a rule did to one field.
@@ -66,7 +67,6 @@ type Decision struct {
 	Rules             []string // rules that changed something
 	QOSClass          kubelet.QOSClass
 	LogPath           string
-	Drift             bool
 }
 
 // Built-in pseudo-rule names used in traces and violations.
@@ -269,11 +269,11 @@ func (x *decider) metadata() {
 	case !kubelet.IsPathComponent(c.GetName()):
 		omit = fmt.Sprintf("container name %q is not a single path component: its log path would not be in %s", clip(c.GetName()), dir)
 	default:
-		x.d.LogPath = kubelet.BuildContainerLogPath(dir, c.GetName(), x.req.RestartCount)
+		x.d.LogPath = kubelet.BuildContainerLogPath(dir, c.GetName(), x.req.Facts.Restart.Count)
 	}
 	m := p.Metadata
 	if m.RestartCount {
-		rc := strconv.Itoa(x.req.RestartCount)
+		rc := strconv.Itoa(x.req.Facts.Restart.Count)
 		x.adj.AddAnnotation(annotations.RestartCount, rc)
 		x.adj.AddAnnotation(kubelet.ContainerRestartCountAnnotation, rc)
 		x.trace(RuleMetadata, "annotations["+annotations.RestartCount+"]", "set", rc)
@@ -364,14 +364,14 @@ func (x *decider) templateData() *policy.TemplateData {
 		pod, c := x.req.Pod, x.req.Container
 		node := x.p.Node.Name
 		if node == "" {
-			node = x.req.NodeName
+			node = x.req.Facts.nodeName()
 		}
 		x.data = &x.dataBuf
 		*x.data = policy.TemplateData{
 			Pod: policy.PodData{Name: pod.GetName(), Namespace: pod.GetNamespace(), UID: pod.GetUid(),
 				Labels: pod.GetLabels(), Annotations: pod.GetAnnotations()},
 			Container:    policy.ContainerData{Name: c.GetName(), Image: imageOf(c)},
-			RestartCount: x.req.RestartCount,
+			RestartCount: x.req.Facts.Restart.Count,
 			LogPath:      x.d.LogPath,
 			QOSClass:     string(x.d.QOSClass),
 			Node:         policy.NodeData{Name: node},

@@ -48,9 +48,9 @@ func (va *validation) restartCount(c *api.Container, adj *api.ContainerAdjustmen
 //   - a value specguard set is not in the final container (integrity);
 //   - a change to a field no rule judges, unless allowFields lists it;
 //   - a cgroup v2 file that stands for a field a matching rule bounds.
-func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *api.Container, adj *api.ContainerAdjustment, own *Decision, rc int, node string) {
+func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *api.Container, adj *api.ContainerAdjustment, own *Decision, facts Facts) {
 	final := FinalContainer(c, adj)
-	fin := Decide(p, &Request{Pod: pod, Container: final, RestartCount: rc, NodeName: node})
+	fin := Decide(p, &Request{Pod: pod, Container: final, Facts: facts})
 
 	before := make(map[Violation]bool, len(own.Refusals)+len(own.Violations))
 	for _, v := range own.Refusals {

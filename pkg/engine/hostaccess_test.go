@@ -501,7 +501,7 @@ func TestValidateHostAccess(t *testing.T) {
 			criShaped(c)
 			a := newAdjusted(c)
 			tc.build(a)
-			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: tc.self})
+			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: tc.self, Node: testNode})
 			if tc.want == nil {
 				if err != nil || len(findings) > 0 {
 					t.Fatalf("refused: %v %v", err, findings)

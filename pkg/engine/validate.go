@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
 )
 
 // Finding is one change by another plugin that the policy forbids: a
@@ -73,8 +74,8 @@ type Validator struct {
 	// specguard's own values cannot be told from NRI's owners and is not
 	// checked.
 	Self string
-	// NodeName is the node name templates render, as at CreateContainer.
-	NodeName string
+	// Node is the node's facts, as at CreateContainer.
+	Node *Node
 }
 
 // ValidateAdjustmentAs is ValidateAdjustment for specguard registered as
@@ -105,8 +106,8 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 
 	// What specguard's own CreateContainer gave this container: the same
 	// decision again, on the pristine container with the count it used.
-	rc := va.restartCount(c, adj)
-	ownDecision := Decide(p, &Request{Pod: pod, Container: c, RestartCount: rc, NodeName: vr.NodeName})
+	facts := Facts{Restart: restarts.Assignment{Count: va.restartCount(c, adj)}, Node: vr.Node}
+	ownDecision := Decide(p, &Request{Pod: pod, Container: c, Facts: facts})
 	ownOf := func() *api.ContainerAdjustment { return ownDecision.Adjustment }
 
 	if v.DenyHooks {
@@ -177,7 +178,7 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 			va.check(owner, "linux.namespaces["+typ+"]", what, "denyNamespaces")
 		}
 	}
-	va.validateFinal(p, pod, c, adj, ownDecision, rc, vr.NodeName)
+	va.validateFinal(p, pod, c, adj, ownDecision, facts)
 	if !va.refuses() || v.Mode == policy.ModeAudit {
 		return va.findings, nil
 	}

@@ -86,10 +86,7 @@ func unconfinedContainer() *api.Container {
 // specguardOwn adds what specguard's policy adds to an unconfined
 // container of team-a, owned by specguard.
 func (a *adjusted) specguardOwn(t *testing.T) *adjusted {
-	prof, err := RuntimeDefaultSeccomp()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prof := testNode.RuntimeDefaultSeccomp
 	for _, p := range []string{"/etc/shadow", "/sys/firmware"} {
 		m, _ := MaskMount(p)
 		a.mount("90-specguard", m)
@@ -182,7 +179,7 @@ func TestValidateAdjustment(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := newAdjusted(unconfinedContainer())
 			tc.build(a)
-			findings, err := ValidateAdjustment(p, a.req)
+			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Node: testNode})
 			if tc.want == nil {
 				if err != nil || len(findings) > 0 {
 					t.Fatalf("refused: %v %v", err, findings)
