@@ -275,9 +275,9 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 	if p.wantsRecord(d) {
 		p.records.add(func() { p.logDecision(pod, c, a, d) })
 	}
-	if !d.Allowed {
+	if err := d.Err(); err != nil {
 		// Not committed: the retry gets the same count.
-		return nil, errors.New(d.Reason)
+		return nil, err
 	}
 	p.commit(c, key, a.Count)
 	return d.Adjustment, nil

@@ -47,7 +47,7 @@ func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.Valid
 	findings, err := r.findings, r.err
 	pod, c := req.GetPod(), req.GetContainer()
 	log := p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName()})
-	var refused *engine.AdjustmentRefused
+	var refused *engine.Refusal
 	switch {
 	case errors.As(err, &refused):
 		result = metrics.ResultRefused

@@ -26,8 +26,8 @@ type explanation struct {
 	Reason     string              `json:"reason"`
 	Adjustment json.RawMessage     `json:"adjustment"`
 	Trace      []engine.TraceEntry `json:"trace"`
-	Violations []engine.Violation  `json:"violations"`
-	Additions  []engine.Violation  `json:"additions"`
+	Violations []engine.Finding    `json:"violations"`
+	Additions  []engine.Finding    `json:"additions"`
 }
 
 func explainCmd(args []string, stdout, stderr io.Writer) int {
@@ -147,8 +147,8 @@ func readRequest(path string) (*api.PodSandbox, *api.Container, error) {
 
 func writeExplanationJSON(w io.Writer, d *engine.Decision) error {
 	out := explanation{Allowed: d.Allowed, Reason: d.Reason, Trace: d.Trace,
-		Violations: append(append([]engine.Violation{}, d.Refusals...), d.Violations...),
-		Additions:  append([]engine.Violation{}, d.Additions...)}
+		Violations: append(append([]engine.Finding{}, d.Refusals...), d.Violations...),
+		Additions:  append([]engine.Finding{}, d.Additions...)}
 	out.Adjustment = json.RawMessage("{}")
 	if d.Adjustment != nil {
 		b, err := protojson.Marshal(d.Adjustment)

@@ -38,27 +38,15 @@ type TraceEntry struct {
 	Value  string `json:"value"`
 }
 
-// Violation is a finding: a refusal in enforce mode, a report in audit.
-// An audit-mode addition has the same shape.
-type Violation struct {
-	Rule    string `json:"rule"`
-	Message string `json:"message"`
-	// Field is the container field a refusal is about, in the terms of
-	// NRI's adjustment (mounts[/x], linux.sysctl[k], resources.memory.limit,
-	// ...), where one field is to blame: the validator asks NRI which
-	// plugin set it.
-	Field string `json:"field,omitempty"`
-}
-
-// Decision is the engine's answer.
+// Decision is the engine's verdict at CreateContainer.
 type Decision struct {
 	Allowed    bool
-	Reason     string // why the container is refused, when it is
+	Reason     string // why the container is refused, when it is: the text of Err
 	Adjustment *api.ContainerAdjustment
 	Trace      []TraceEntry
-	Violations []Violation // audit-mode findings: what enforce would refuse or change of the container's own
-	Additions  []Violation // audit-mode additions: what enforce would add that the container lacks
-	Refusals   []Violation // enforce-mode findings that refuse
+	Violations []Finding // audit-mode findings: what enforce would refuse or change of the container's own
+	Additions  []Finding // audit-mode additions: what enforce would add that the container lacks
+	Refusals   []Finding // enforce-mode findings that refuse
 	// Findings beyond MaxFindings of each kind are counted, not kept:
 	// a pod with thousands of denied binds is refused as surely by the
 	// first ones, and the text stays readable (see FindingsText).
@@ -211,7 +199,7 @@ func (x *decider) refuseAt(rule string, mode policy.Mode, field, msg string) {
 		x.finding(rule, field, msg)
 		return
 	}
-	x.d.Refusals = append(x.d.Refusals, Violation{Rule: rule, Message: msg, Field: field})
+	x.d.Refusals = append(x.d.Refusals, Finding{Rule: rule, Message: msg, Field: field})
 	x.trace(rule, field, "refuse", msg)
 }
 
@@ -229,12 +217,12 @@ func (x *decider) finding(rule, field, msg string) {
 		x.d.ViolationsOmitted++
 		return
 	}
-	x.d.Violations = append(x.d.Violations, Violation{Rule: rule, Message: msg, Field: field})
+	x.d.Violations = append(x.d.Violations, Finding{Rule: rule, Message: msg, Field: field})
 	x.trace(rule, field, ActionAudit, msg)
 }
 
 func (x *decider) addition(rule, field, msg string) {
-	x.d.Additions = append(x.d.Additions, Violation{Rule: rule, Message: msg})
+	x.d.Additions = append(x.d.Additions, Finding{Rule: rule, Message: msg})
 	x.trace(rule, field, ActionAuditAdd, msg)
 }
 
@@ -496,7 +484,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 // MaxFindingsText bytes (at least the first, cut to fit), and says how
 // many more there are: those that did not fit and omitted, the ones past
 // MaxFindings that were only counted.
-func FindingsText(vs []Violation, omitted int, format func(Violation) string) string {
+func FindingsText(vs []Finding, omitted int, format func(Finding) string) string {
 	var b strings.Builder
 	shown := 0
 	for _, v := range vs {
@@ -566,13 +554,13 @@ func (x *decider) finish() {
 		// Findings quote pod input, cut to length: keep the annotation valid
 		// UTF-8 or the reply cannot be marshalled and the creation fails.
 		x.adj.AddAnnotation(annotations.Violations, strings.ToValidUTF8(
-			FindingsText(x.d.Violations, x.d.ViolationsOmitted, func(v Violation) string { return v.Rule + ": " + v.Message }), "\uFFFD"))
+			FindingsText(x.d.Violations, x.d.ViolationsOmitted, func(v Finding) string { return v.Rule + ": " + v.Message }), "\uFFFD"))
 	}
 	if len(x.d.Refusals) > 0 {
 		x.d.Allowed = false
 		x.d.Reason = strings.ToValidUTF8("specguard refused container "+clipTo(x.req.Container.GetName(), 256)+" of pod "+
 			clipTo(podRef(x.req.Pod), 512)+": "+FindingsText(x.d.Refusals, x.d.RefusalsOmitted,
-			func(v Violation) string { return "rule " + strconv.Quote(v.Rule) + ": " + v.Message }), "\uFFFD")
+			Finding.ruleText), "\uFFFD")
 		x.adj = nil
 		x.d.Adjustment = nil
 	}

@@ -325,7 +325,7 @@ func TestRules(t *testing.T) {
 				if v != "watch: resources.memory.limit: 2Gi exceeds max 1Gi" {
 					t.Errorf("violations = %q", v)
 				}
-				if len(d.Additions) != 1 || d.Additions[0] != (Violation{Rule: "watch", Message: "would set env A=1"}) {
+				if len(d.Additions) != 1 || d.Additions[0] != (Finding{Rule: "watch", Message: "would set env A=1"}) {
 					t.Errorf("additions = %v", d.Additions)
 				}
 			},

@@ -52,7 +52,7 @@ func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *ap
 	final := FinalContainer(c, adj)
 	fin := Decide(p, &Request{Pod: pod, Container: final, Facts: facts})
 
-	before := make(map[Violation]bool, len(own.Refusals)+len(own.Violations))
+	before := make(map[Finding]bool, len(own.Refusals)+len(own.Violations))
 	for _, v := range own.Refusals {
 		before[v] = true
 	}
@@ -179,7 +179,7 @@ func (va *validation) ruleFinding(owner, field, rule, detail string, audit bool)
 	if rule == "" {
 		rule = "specguard"
 	}
-	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Detail: clipTo(detail, 512), Rule: rule, Audit: audit})
+	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Message: clipTo(detail, 512), Rule: rule, Audit: audit})
 }
 
 // blameField puts a finding about field on its owner, or, for a field NRI

@@ -232,7 +232,7 @@ func TestValidateFinalContainer(t *testing.T) {
 			if tc.audit && (len(findings) != 1 || !findings[0].Audit) {
 				t.Errorf("findings = %v, want an audit finding", findings)
 			}
-			var refused *AdjustmentRefused
+			var refused *Refusal
 			switch {
 			case tc.want == nil || tc.audit:
 				if err != nil {

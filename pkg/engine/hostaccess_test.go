@@ -508,9 +508,9 @@ func TestValidateHostAccess(t *testing.T) {
 				}
 				return
 			}
-			var refused *AdjustmentRefused
+			var refused *Refusal
 			if !errors.As(err, &refused) {
-				t.Fatalf("err = %v, want *AdjustmentRefused", err)
+				t.Fatalf("err = %v, want *Refusal", err)
 			}
 			if len(findings) != len(tc.want) {
 				t.Errorf("findings = %v, want %d", findings, len(tc.want))

@@ -12,49 +12,13 @@ import (
 	"github.com/specguard/specguard/pkg/restarts"
 )
 
-// Finding is one change by another plugin that the policy forbids: a
-// validation setting (Check) or a rule judging the final container (Rule).
-type Finding struct {
-	Plugin string `json:"plugin"` // the owner NRI reports, "<index>-<name>"
-	Field  string `json:"field"`  // what it changed: hooks, mounts[/x], devices[/dev/x], ...
-	Detail string `json:"detail"`
-	Check  string `json:"check,omitempty"` // the validation setting: denyHooks, denyHostMounts, ...
-	Rule   string `json:"rule,omitempty"`  // the rule the final container breaks
-	// Audit marks a finding of a rule in audit mode: reported, never
-	// refusing.
-	Audit bool `json:"audit,omitempty"`
-}
-
-func (f Finding) String() string {
-	if f.Rule != "" {
-		return fmt.Sprintf("plugin %q %s (%s, rule %q)", f.Plugin, f.Detail, f.Field, f.Rule)
-	}
-	return fmt.Sprintf("plugin %q %s (%s, validation.%s)", f.Plugin, f.Detail, f.Field, f.Check)
-}
-
-// AdjustmentRefused is the error ValidateAdjustment returns in enforce
-// mode; it carries every finding.
-type AdjustmentRefused struct {
-	Pod, Container string
-	Findings       []Finding
-}
-
-func (e *AdjustmentRefused) Error() string {
-	parts := make([]string, len(e.Findings))
-	for i, f := range e.Findings {
-		parts[i] = f.String()
-	}
-	return "specguard refused the NRI adjustments to container " + e.Container + " of pod " + e.Pod + ": " +
-		strings.Join(parts, "; ")
-}
-
 // unknownOwner names a change whose owner the runtime did not report.
 const unknownOwner = "<unknown plugin>"
 
 // ValidateAdjustment enforces the policy's validation section on the
-// merged adjustment of all plugins. It returns every finding, and an
-// *AdjustmentRefused error when the findings refuse the container (enforce
-// mode); in audit mode the findings are only returned.
+// merged adjustment of all plugins. It returns every finding, and a
+// *Refusal when the findings refuse the container (enforce mode); in audit
+// mode the findings are only returned.
 //
 // Plugins matching trustedPlugins may do anything. specguard itself is
 // trusted for exactly the changes its own policy makes to this container
@@ -182,7 +146,7 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 	if !va.refuses() || v.Mode == policy.ModeAudit {
 		return va.findings, nil
 	}
-	return va.findings, &AdjustmentRefused{Pod: podRef(pod), Container: c.GetName(), Findings: va.findings}
+	return va.findings, adjustmentsRefused(podRef(pod), c.GetName(), va.findings)
 }
 
 // refuses reports whether a finding refuses in enforce mode.
@@ -212,7 +176,7 @@ func (va *validation) check(owner, field, detail, check string) {
 	} else if trustedPlugin(va.v.TrustedPlugins, owner) {
 		return
 	}
-	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Detail: detail, Check: check})
+	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Message: detail, Check: check})
 }
 
 // trustedPlugin matches an owner ("<index>-<name>") against the trusted

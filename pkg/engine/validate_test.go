@@ -186,9 +186,9 @@ func TestValidateAdjustment(t *testing.T) {
 				}
 				return
 			}
-			var refused *AdjustmentRefused
+			var refused *Refusal
 			if !errors.As(err, &refused) {
-				t.Fatalf("err = %v, want *AdjustmentRefused", err)
+				t.Fatalf("err = %v, want *Refusal", err)
 			}
 			if !strings.HasPrefix(err.Error(), "specguard refused the NRI adjustments to container app of pod team-a/web-0: ") {
 				t.Errorf("err = %v", err)
