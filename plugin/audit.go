@@ -21,8 +21,8 @@ type AuditRecord struct {
 	CountSource  restarts.Source     `json:"restartCountSource"`
 	Rules        []string            `json:"rules,omitempty"`
 	Trace        []engine.TraceEntry `json:"trace,omitempty"`
-	Violations   []engine.Violation  `json:"violations,omitempty"`
-	Additions    []engine.Violation  `json:"additions,omitempty"`
+	Violations   []engine.Finding    `json:"violations,omitempty"`
+	Additions    []engine.Finding    `json:"additions,omitempty"`
 }
 
 // countDecision feeds the metrics; it is cheap and runs before the reply,

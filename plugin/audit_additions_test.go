@@ -116,7 +116,7 @@ spec:
 				case logrus.DebugLevel:
 					debug = append(debug, e.Message)
 					if c.debugLine != "" {
-						if a, ok := e.Data["additions"].([]engine.Violation); !ok || len(a) != c.additions {
+						if a, ok := e.Data["additions"].([]engine.Finding); !ok || len(a) != c.additions {
 							t.Errorf("debug line additions = %v", e.Data["additions"])
 						}
 					}

@@ -23,7 +23,7 @@ func TestDecisionRecords(t *testing.T) {
 		"metadata only": {Allowed: true},
 		"adjusted":      {Allowed: true, Rules: []string{"team-defaults"}},
 		"audit findings": {Allowed: true, Rules: []string{"watch"},
-			Violations: []engine.Violation{{Rule: "watch", Message: "memory over 1Gi"}}},
+			Violations: []engine.Finding{{Rule: "watch", Message: "memory over 1Gi"}}},
 		"refused": {Reason: `rule "cap": memory 3Gi exceeds max 2Gi`, Rules: []string{"cap"}},
 	}
 	for name, tc := range map[string]struct {

@@ -257,3 +257,61 @@ func TestEnginePanicThroughNRI(t *testing.T) {
 		t.Fatalf("after a panic: %v", err)
 	}
 }
+
+// The deadline covers gathering the facts: a restart count that waits on
+// the pod's log directory (a hung filesystem) is answered by failurePolicy
+// in time, and the count assigned after the reply is never committed: the
+// next creation of the container gets the count it would have had.
+func TestDeadlineCoversGathering(t *testing.T) {
+	rig := startNRIRig(t)
+	var hang atomic.Bool
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	read := make(chan struct{}, 1)
+	tracker := restarts.NewTracker(func(string, string) (int, error) {
+		if hang.Load() {
+			read <- struct{}{}
+			<-release
+		}
+		return 4, nil // the kubelet's log files say attempt 4 was the last
+	})
+	abandoned := make(chan struct{})
+	decide := func(p *policy.Policy, r *engine.Request) *engine.Decision {
+		defer func() {
+			if r.Container.GetId() == "c-hung" {
+				close(abandoned)
+			}
+		}()
+		return engine.Decide(p, r)
+	}
+	rig.runSpecguard(Config{Policy: parsePolicy(t, "  failurePolicy: ignore\n"), Tracker: tracker,
+		Deadline: 100 * time.Millisecond, Decide: decide})
+	rig.waitSpecguard(t)
+
+	pod := &api.PodSandbox{Id: "sb-hung", Name: "web-0", Namespace: "team-a", Uid: "uid-hung"}
+	create := func(id string) (*api.ContainerAdjustment, error) {
+		resp, err := rig.nri.CreateContainer(context.Background(), &adaptation.CreateContainerRequest{Pod: pod,
+			Container: &api.Container{Id: id, PodSandboxId: pod.Id, Name: "app"}})
+		return resp.GetAdjust(), err
+	}
+	hang.Store(true)
+	start := time.Now()
+	adj, err := create("c-hung")
+	if took := time.Since(start); err != nil || len(adj.GetAnnotations()) != 0 || took > time.Second {
+		t.Fatalf("with the log directory hung: adj %v, err %v after %s; want the container allowed unchanged at the 100ms deadline", adj, err, took)
+	}
+	<-read
+	hang.Store(false)
+	releaseOnce.Do(func() { close(release) })
+	// The abandoned gathering and decision finish now; nothing commits
+	// the count.
+	<-abandoned
+	if n, known := tracker.Newest(restarts.Key{PodUID: "uid-hung", Container: "app"}); known {
+		t.Fatalf("count %d committed for the creation abandoned at the deadline", n)
+	}
+	adj, err = create("c-next")
+	if err != nil || adj.GetAnnotations()["specguard.io/restart-count"] != "4" {
+		t.Fatalf("the next creation: adj %v, err %v; want restart count 4 (from the log directory), none committed in between", adj.GetAnnotations(), err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/specguard/specguard/internal/wire"
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
@@ -124,7 +125,7 @@ func TestValidatorFindsTheSameOnLeanRequests(t *testing.T) {
 		switch i {
 		case 1:
 			c.Linux.SeccompPolicy, c.Linux.SeccompProfile = nil, nil // Unconfined: specguard injects its own
-			prof, err := engine.RuntimeDefaultSeccomp()
+			prof, err := facts.RuntimeDefaultSeccomp()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,6 +157,7 @@ func TestEngineDecidesTheSameOnLeanRequests(t *testing.T) {
 	for _, sec := range []string{"seccomp: {unconfined: reject}", "seccomp: {unconfined: inject}", "runAsNonRoot: true\n        hostPaths: {deny: [/etc]}"} {
 		pols[sec] = parsePolicy(t, "  rules:\n    - name: r\n      security:\n        "+sec+"\n").Current()
 	}
+	node := facts.NewNode("n")
 	for name, pol := range pols {
 		for i := range 4 {
 			pod, c := workload.Request(i)
@@ -171,8 +173,8 @@ func TestEngineDecidesTheSameOnLeanRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := got.(*api.CreateContainerRequest)
-			want := engine.Decide(pol, &engine.Request{Pod: full.Pod, Container: full.Container, RestartCount: i, NodeName: "n"})
-			have := engine.Decide(pol, &engine.Request{Pod: l.Pod, Container: l.Container, RestartCount: i, NodeName: "n"})
+			want := engine.Decide(pol, &engine.Request{Pod: full.Pod, Container: full.Container, Facts: engine.Facts{Restart: restarts.Assignment{Count: i}, Node: node}})
+			have := engine.Decide(pol, &engine.Request{Pod: l.Pod, Container: l.Container, Facts: engine.Facts{Restart: restarts.Assignment{Count: i}, Node: node}})
 			if want.Allowed != have.Allowed || want.Reason != have.Reason || !proto.Equal(want.Adjustment, have.Adjustment) ||
 				!reflect.DeepEqual(want.Trace, have.Trace) || !reflect.DeepEqual(want.Violations, have.Violations) {
 				t.Errorf("%s, request %d: the lean request decides differently:\n%+v\n%+v", name, i, have, want)

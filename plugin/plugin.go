@@ -1,7 +1,8 @@
 // Package plugin is specguard's NRI side: it connects to the runtime,
-// keeps the restart-count tracker current from lifecycle events, asks the
-// engine for a decision at CreateContainer under a deadline, and turns the
-// decision into the NRI reply. It decides nothing itself.
+// keeps the restart-count tracker current from lifecycle events, gathers
+// the facts of each CreateContainer (pkg/facts) and asks the engine for a
+// decision, both under one deadline, and turns the decision into the NRI
+// reply. It decides nothing itself.
 package plugin
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/specguard/specguard/internal/queue"
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/metrics"
 	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
@@ -85,6 +87,7 @@ type Plugin struct {
 	// whose validation section was found idle for want of it.
 	validating         atomic.Bool
 	unsubscribedWarned atomic.Pointer[policy.Policy]
+	gather             facts.Gatherer
 	deciders           chan decideJob // idle decision workers take jobs here
 	records            queue.Queue
 
@@ -116,7 +119,10 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.Validate == nil {
 		cfg.Validate = engine.ValidateAdjustmentAs
 	}
-	return &Plugin{cfg: cfg, deciders: make(chan decideJob)}, nil
+	// The node's facts are built once, here: the runtime's default seccomp
+	// profile costs about a millisecond to build.
+	gather := facts.Gatherer{Node: facts.NewNode(cfg.NodeName), Counter: cfg.Tracker}
+	return &Plugin{cfg: cfg, gather: gather, deciders: make(chan decideJob)}, nil
 }
 
 // Connected reports whether the plugin is registered with the runtime.
@@ -250,39 +256,35 @@ func (p *Plugin) warnValidationUnsubscribed(pol *policy.Policy) {
 		"specguard subscribed to ValidateContainerAdjustment without one; restart specguard to validate other plugins")
 }
 
-func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (adj *api.ContainerAdjustment, err error) {
-	key := keyOf(pod, c)
-	kub, hasKub := restarts.KubeletCount(c.GetAnnotations())
-	// The log directory is the last resort after the kubelet's count.
-	podLogDir := ""
-	if !hasKub {
-		podLogDir = engine.PodLogDir(pol, pod)
-	}
-	a := p.cfg.Tracker.Assign(key, kub, hasKub, podLogDir)
-	if a.Drift {
+func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, error) {
+	r := p.decide(ctx, decideJob{pol: pol, pod: pod, c: c})
+	a := r.facts.Restart
+	if r.gathered && a.Drift {
 		p.cfg.Recorder.Drift()
 		p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName(),
 			"kubelet": a.Count, "tracked": a.Tracked}).Warn("restart count drift: the kubelet's count differs from the tracked one")
 	}
-	req := &engine.Request{Pod: pod, Container: c, RestartCount: a.Count, NodeName: p.cfg.NodeName}
-
-	d, err := p.decide(ctx, pol, req)
-	if err != nil {
-		adj, err = p.onFailure(pol, pod, c, err)
-		if err == nil {
+	key := keyOf(pod, c)
+	if r.err != nil {
+		adj, err := p.onFailure(pol, pod, c, r.err)
+		// A count is committed only if it was assigned in time: a gathering
+		// abandoned at the deadline may still assign one after the reply,
+		// which nothing then commits.
+		if err == nil && r.gathered {
 			p.commit(c, key, a.Count)
 		}
 		return adj, err
 	}
+	d := r.d
 	p.countDecision(d)
 	// The log line and the audit record are written after the reply: every
 	// container creation on the node waits for this handler.
 	if p.wantsRecord(d) {
 		p.records.Add(func() { p.logDecision(pod, c, a, d) })
 	}
-	if !d.Allowed {
+	if err := d.Err(); err != nil {
 		// Not committed: the retry gets the same count.
-		return nil, errors.New(d.Reason)
+		return nil, err
 	}
 	p.commit(c, key, a.Count)
 	return d.Adjustment, nil
@@ -298,11 +300,14 @@ func (p *Plugin) commit(c *api.Container, key restarts.Key, count int) {
 	p.cfg.Recorder.SetTracked(p.cfg.Tracker.Live())
 }
 
-// decide runs the engine under the deadline. A panic in the engine is a
-// bug, but it must not take the node's container creation down with it.
-func (p *Plugin) decide(ctx context.Context, pol *policy.Policy, req *engine.Request) (*engine.Decision, error) {
+// decide runs a job (gathering the facts and deciding, or validating) on a
+// decision worker under the deadline. A job past the deadline runs on and
+// its result is discarded: nothing it leaves in the tracker is committed.
+// A panic is a bug, but it must not take the node's container creation
+// down with it.
+func (p *Plugin) decide(ctx context.Context, job decideJob) decideResult {
 	ch := make(chan decideResult, 1)
-	job := decideJob{pol: pol, req: req, reply: ch}
+	job.reply = ch
 	select {
 	case p.deciders <- job:
 	default:
@@ -312,30 +317,47 @@ func (p *Plugin) decide(ctx context.Context, pol *policy.Policy, req *engine.Req
 	defer timer.Stop()
 	select {
 	case r := <-ch:
-		return r.d, r.err
+		return r
 	case <-timer.C:
-		return nil, fmt.Errorf("%w (%s)", ErrDeadline, p.cfg.Deadline)
+		return decideResult{err: fmt.Errorf("%w%s (%s)", ErrDeadline, job.what(), p.cfg.Deadline)}
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %v", ErrDeadline, ctx.Err())
+		return decideResult{err: fmt.Errorf("%w%s: %v", ErrDeadline, job.what(), ctx.Err())}
 	}
 }
 
+// decideJob is a CreateContainer to gather the facts of and decide on, or
+// with validate set, a validation of the merged adjustment.
 type decideJob struct {
-	pol   *policy.Policy
-	req   *engine.Request
-	reply chan<- decideResult
+	pol      *policy.Policy
+	pod      *api.PodSandbox
+	c        *api.Container
+	validate *api.ValidateContainerAdjustmentRequest
+	reply    chan<- decideResult
 }
 
+// what names a validation in errors.
+func (job *decideJob) what() string {
+	if job.validate != nil {
+		return ": validation"
+	}
+	return ""
+}
+
+// decideResult is a job's outcome. gathered says that facts holds the
+// facts of the creation (its restart count assigned).
 type decideResult struct {
-	d   *engine.Decision
-	err error
+	facts    engine.Facts
+	gathered bool
+	d        *engine.Decision
+	findings []engine.Finding
+	err      error
 }
 
 // deciderIdle is how long a decision worker waits for the next request
 // before it exits.
 const deciderIdle = 30 * time.Second
 
-// decideWorker runs decisions until it has been idle for deciderIdle.
+// decideWorker runs jobs until it has been idle for deciderIdle.
 // Reusing the goroutine saves growing a fresh goroutine's stack to the
 // engine's depth on every request (16% of the handler's CPU in pprof); a
 // worker stuck past the deadline simply stops taking jobs.
@@ -343,7 +365,7 @@ func (p *Plugin) decideWorker(job decideJob) {
 	idle := time.NewTimer(deciderIdle)
 	defer idle.Stop()
 	for {
-		job.reply <- p.runDecide(job)
+		job.reply <- p.run(job)
 		idle.Reset(deciderIdle)
 		select {
 		case job = <-p.deciders:
@@ -353,13 +375,24 @@ func (p *Plugin) decideWorker(job decideJob) {
 	}
 }
 
-func (p *Plugin) runDecide(job decideJob) (r decideResult) {
+func (p *Plugin) run(job decideJob) (r decideResult) {
 	defer func() {
 		if v := recover(); v != nil {
-			r = decideResult{err: fmt.Errorf("%w: engine panic: %v", errInternal, v)}
+			what := "engine"
+			if job.validate != nil {
+				what = "validation"
+			}
+			r.d, r.findings, r.err = nil, nil, fmt.Errorf("%w: %s panic: %v", errInternal, what, v)
 		}
 	}()
-	return decideResult{d: p.cfg.Decide(job.pol, job.req)}
+	if job.validate != nil {
+		r.findings, r.err = p.cfg.Validate(job.pol, job.validate, p.validator())
+		return r
+	}
+	r.facts = p.gather.Gather(job.pol, job.pod, job.c)
+	r.gathered = true
+	r.d = p.cfg.Decide(job.pol, &engine.Request{Pod: job.pod, Container: job.c, Facts: r.facts})
+	return r
 }
 
 // onFailure applies the policy's failurePolicy to an internal error.

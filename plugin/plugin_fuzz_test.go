@@ -201,7 +201,7 @@ func FuzzPluginEvents(f *testing.F) {
 	// container is then refused.
 	var assigned atomic.Int64
 	decide := func(pol *policy.Policy, req *engine.Request) *engine.Decision {
-		assigned.Store(int64(req.RestartCount))
+		assigned.Store(int64(req.Facts.Restart.Count))
 		return engine.Decide(pol, req)
 	}
 	ctx := context.Background()

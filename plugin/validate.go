@@ -39,10 +39,15 @@ func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.Valid
 	if pol.Validation == nil {
 		return nil
 	}
-	findings, err := p.validateWithin(ctx, pol, req)
+	// Under the same deadline as a CreateContainer decision: a validation
+	// that does not finish in time is an internal error, and failurePolicy
+	// decides (the runtime would otherwise wait for it up to its own
+	// request timeout, every other creation on the node behind it).
+	r := p.decide(ctx, decideJob{pol: pol, validate: req})
+	findings, err := r.findings, r.err
 	pod, c := req.GetPod(), req.GetContainer()
 	log := p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName()})
-	var refused *engine.AdjustmentRefused
+	var refused *engine.Refusal
 	switch {
 	case errors.As(err, &refused):
 		result = metrics.ResultRefused
@@ -61,46 +66,14 @@ func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.Valid
 	return nil
 }
 
-// validateWithin runs the validation under the same deadline as a
-// CreateContainer decision: a validation that does not finish in time is
-// an internal error, and failurePolicy decides (the runtime would
-// otherwise wait for it up to its own request timeout, every other
-// creation on the node behind it). A validation past its deadline runs on
-// and is discarded.
-func (p *Plugin) validateWithin(ctx context.Context, pol *policy.Policy, req *api.ValidateContainerAdjustmentRequest) ([]engine.Finding, error) {
-	type result struct {
-		f   []engine.Finding
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		f, err := p.validate(pol, req)
-		ch <- result{f, err}
-	}()
-	timer := time.NewTimer(p.cfg.Deadline)
-	defer timer.Stop()
-	select {
-	case r := <-ch:
-		return r.f, r.err
-	case <-timer.C:
-		return nil, fmt.Errorf("%w: validation (%s)", ErrDeadline, p.cfg.Deadline)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: validation: %v", ErrDeadline, ctx.Err())
-	}
-}
-
-// validate runs the engine, turning a panic into an internal error.
-func (p *Plugin) validate(pol *policy.Policy, req *api.ValidateContainerAdjustmentRequest) (f []engine.Finding, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, err = nil, fmt.Errorf("%w: validation panic: %v", errInternal, r)
-		}
-	}()
+// validator is what the validation knows of specguard's connection and
+// node.
+func (p *Plugin) validator() engine.Validator {
 	self := ""
 	if s := p.registeredAs.Load(); s != nil {
 		self = *s
 	}
-	return p.cfg.Validate(pol, req, engine.Validator{Self: self, NodeName: p.cfg.NodeName})
+	return engine.Validator{Self: self, Node: p.gather.Node}
 }
 
 // onValidateFailure applies failurePolicy to a validation that could not

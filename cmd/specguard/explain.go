@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/policy"
 	"github.com/specguard/specguard/pkg/restarts"
 )
@@ -25,8 +26,8 @@ type explanation struct {
 	Reason     string              `json:"reason"`
 	Adjustment json.RawMessage     `json:"adjustment"`
 	Trace      []engine.TraceEntry `json:"trace"`
-	Violations []engine.Violation  `json:"violations"`
-	Additions  []engine.Violation  `json:"additions"`
+	Violations []engine.Finding    `json:"violations"`
+	Additions  []engine.Finding    `json:"additions"`
 }
 
 func explainCmd(args []string, stdout, stderr io.Writer) int {
@@ -62,10 +63,11 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitInput
 	}
-	node := *nodeName
-	if node == "" {
-		node, _ = os.Hostname()
+	name := *nodeName
+	if name == "" {
+		name, _ = os.Hostname()
 	}
+	node := facts.NewNode(name)
 	if *valFile != "" {
 		req, err := readValidationRequest(*valFile)
 		if err != nil {
@@ -93,7 +95,8 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	if rc < 0 {
 		rc, _ = restarts.CountFromAnnotations(ctr.GetAnnotations())
 	}
-	d := engine.Decide(p, &engine.Request{Pod: pod, Container: ctr, RestartCount: rc, NodeName: node})
+	g := facts.Gatherer{Node: node, Counter: facts.Given(rc)}
+	d := engine.Decide(p, &engine.Request{Pod: pod, Container: ctr, Facts: g.Gather(p, pod, ctr)})
 	if *output == "json" {
 		if err := writeExplanationJSON(stdout, d); err != nil {
 			fmt.Fprintf(stderr, "specguard explain: %v\n", err)
@@ -144,8 +147,8 @@ func readRequest(path string) (*api.PodSandbox, *api.Container, error) {
 
 func writeExplanationJSON(w io.Writer, d *engine.Decision) error {
 	out := explanation{Allowed: d.Allowed, Reason: d.Reason, Trace: d.Trace,
-		Violations: append(append([]engine.Violation{}, d.Refusals...), d.Violations...),
-		Additions:  append([]engine.Violation{}, d.Additions...)}
+		Violations: append(append([]engine.Finding{}, d.Refusals...), d.Violations...),
+		Additions:  append([]engine.Finding{}, d.Additions...)}
 	out.Adjustment = json.RawMessage("{}")
 	if d.Adjustment != nil {
 		b, err := protojson.Marshal(d.Adjustment)

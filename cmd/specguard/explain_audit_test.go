@@ -33,17 +33,17 @@ spec:
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var got struct {
-		Violations []engine.Violation `json:"violations"`
-		Additions  []engine.Violation `json:"additions"`
+		Violations []engine.Finding `json:"violations"`
+		Additions  []engine.Finding `json:"additions"`
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	wantV := []engine.Violation{
+	wantV := []engine.Finding{
 		{Rule: "identity", Message: `container label io.kubernetes.pod.name="other" contradicts its sandbox ("web-0") (pod: "team-a/web-0", container: app)`},
 		{Rule: "downward-api", Message: `would change env TIER from "db" to "web"`, Field: "env[TIER]"},
 	}
-	wantA := []engine.Violation{{Rule: "downward-api", Message: "would set env RESTART_COUNT=0"}}
+	wantA := []engine.Finding{{Rule: "downward-api", Message: "would set env RESTART_COUNT=0"}}
 	if len(got.Violations) != len(wantV) || got.Violations[0] != wantV[0] || got.Violations[1] != wantV[1] {
 		t.Errorf("violations %v, want %v", got.Violations, wantV)
 	}

@@ -19,9 +19,20 @@ import (
 // validator's verdict on the merged adjustment and each finding with its
 // plugin and field.
 type validationExplanation struct {
-	Allowed  bool             `json:"allowed"`
-	Reason   string           `json:"reason"`
-	Findings []engine.Finding `json:"findings"`
+	Allowed  bool                `json:"allowed"`
+	Reason   string              `json:"reason"`
+	Findings []validationFinding `json:"findings"`
+}
+
+// validationFinding is an engine.Finding of the validator as explain
+// writes it: the plugin first, its change as "detail".
+type validationFinding struct {
+	Plugin string `json:"plugin"`
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+	Check  string `json:"check,omitempty"`
+	Rule   string `json:"rule,omitempty"`
+	Audit  bool   `json:"audit,omitempty"`
 }
 
 // readValidationRequest reads NRI's ValidateContainerAdjustmentRequest in
@@ -43,21 +54,22 @@ func readValidationRequest(path string) (*api.ValidateContainerAdjustmentRequest
 
 // explainValidation runs the validator on a recorded request, as specguard
 // registered as self.
-func explainValidation(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, self, node, output string, stdout io.Writer) error {
-	out := validationExplanation{Allowed: true, Findings: []engine.Finding{}}
+func explainValidation(p *policy.Policy, req *api.ValidateContainerAdjustmentRequest, self string, node *engine.Node, output string, stdout io.Writer) error {
+	out := validationExplanation{Allowed: true, Findings: []validationFinding{}}
 	if p.Validation == nil || p.Validation.Mode == policy.ModeOff {
 		out.Reason = "the policy has no validation section in force: specguard does not validate other plugins"
 	} else {
-		findings, err := engine.ValidateAdjustmentAs(p, req, engine.Validator{Self: self, NodeName: node})
-		var refused *engine.AdjustmentRefused
+		findings, err := engine.ValidateAdjustmentAs(p, req, engine.Validator{Self: self, Node: node})
+		var refused *engine.Refusal
 		switch {
 		case errors.As(err, &refused):
 			out.Allowed, out.Reason = false, err.Error()
 		case err != nil:
 			return err
 		}
-		if findings != nil {
-			out.Findings = findings
+		for _, f := range findings {
+			out.Findings = append(out.Findings, validationFinding{Plugin: f.Plugin, Field: f.Field, Detail: f.Message,
+				Check: f.Check, Rule: f.Rule, Audit: f.Audit})
 		}
 	}
 	if output == "json" {

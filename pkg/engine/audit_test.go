@@ -124,7 +124,7 @@ func TestAuditClassification(t *testing.T) {
 				}
 				return
 			}
-			if len(d.Additions) != 1 || d.Additions[0] != (Violation{Rule: "watch", Message: c.added}) || len(d.Violations) != 0 {
+			if len(d.Additions) != 1 || d.Additions[0] != (Finding{Rule: "watch", Message: c.added}) || len(d.Violations) != 0 {
 				t.Fatalf("violations %v, additions %v; want the one addition %q", d.Violations, d.Additions, c.added)
 			}
 			if hasV {

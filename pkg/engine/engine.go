@@ -1,7 +1,8 @@
 // Package engine is specguard's decision: given a compiled policy, a pod, a
-// container and the facts the plugin gathered (restart count, node name),
-// it returns the adjustment to make or the reason to refuse, with a trace
-// of which rule set what. It is pure: no I/O, no clock, no globals.
+// container and the facts gathered for it (Facts: restart count, node name,
+// the runtime's default seccomp profile), it returns the adjustment to make
+// or the reason to refuse, with a trace of which rule set what. It is pure:
+// no I/O, no clock, no globals; TestEngineImports holds it to that.
 package engine
 
 import (
@@ -21,12 +22,12 @@ import (
 	"github.com/specguard/specguard/pkg/policy"
 )
 
-// Request is one CreateContainer as the engine sees it.
+// Request is one CreateContainer as the engine sees it: the runtime's
+// request and the facts gathered for it.
 type Request struct {
-	Pod          *api.PodSandbox
-	Container    *api.Container
-	RestartCount int
-	NodeName     string // used when the policy names none
+	Pod       *api.PodSandbox
+	Container *api.Container
+	Facts     Facts
 }
 
 // TraceEntry records one thing a rule did to one field.
@@ -37,27 +38,15 @@ type TraceEntry struct {
 	Value  string `json:"value"`
 }
 
-// Violation is a finding: a refusal in enforce mode, a report in audit.
-// An audit-mode addition has the same shape.
-type Violation struct {
-	Rule    string `json:"rule"`
-	Message string `json:"message"`
-	// Field is the container field a refusal is about, in the terms of
-	// NRI's adjustment (mounts[/x], linux.sysctl[k], resources.memory.limit,
-	// ...), where one field is to blame: the validator asks NRI which
-	// plugin set it.
-	Field string `json:"field,omitempty"`
-}
-
-// Decision is the engine's answer.
+// Decision is the engine's verdict at CreateContainer.
 type Decision struct {
 	Allowed    bool
-	Reason     string // why the container is refused, when it is
+	Reason     string // why the container is refused, when it is: the text of Err
 	Adjustment *api.ContainerAdjustment
 	Trace      []TraceEntry
-	Violations []Violation // audit-mode findings: what enforce would refuse or change of the container's own
-	Additions  []Violation // audit-mode additions: what enforce would add that the container lacks
-	Refusals   []Violation // enforce-mode findings that refuse
+	Violations []Finding // audit-mode findings: what enforce would refuse or change of the container's own
+	Additions  []Finding // audit-mode additions: what enforce would add that the container lacks
+	Refusals   []Finding // enforce-mode findings that refuse
 	// Findings beyond MaxFindings of each kind are counted, not kept:
 	// a pod with thousands of denied binds is refused as surely by the
 	// first ones, and the text stays readable (see FindingsText).
@@ -66,7 +55,6 @@ type Decision struct {
 	Rules             []string // rules that changed something
 	QOSClass          kubelet.QOSClass
 	LogPath           string
-	Drift             bool
 }
 
 // Built-in pseudo-rule names used in traces and violations.
@@ -211,7 +199,7 @@ func (x *decider) refuseAt(rule string, mode policy.Mode, field, msg string) {
 		x.finding(rule, field, msg)
 		return
 	}
-	x.d.Refusals = append(x.d.Refusals, Violation{Rule: rule, Message: msg, Field: field})
+	x.d.Refusals = append(x.d.Refusals, Finding{Rule: rule, Message: msg, Field: field})
 	x.trace(rule, field, "refuse", msg)
 }
 
@@ -229,12 +217,12 @@ func (x *decider) finding(rule, field, msg string) {
 		x.d.ViolationsOmitted++
 		return
 	}
-	x.d.Violations = append(x.d.Violations, Violation{Rule: rule, Message: msg, Field: field})
+	x.d.Violations = append(x.d.Violations, Finding{Rule: rule, Message: msg, Field: field})
 	x.trace(rule, field, ActionAudit, msg)
 }
 
 func (x *decider) addition(rule, field, msg string) {
-	x.d.Additions = append(x.d.Additions, Violation{Rule: rule, Message: msg})
+	x.d.Additions = append(x.d.Additions, Finding{Rule: rule, Message: msg})
 	x.trace(rule, field, ActionAuditAdd, msg)
 }
 
@@ -269,11 +257,11 @@ func (x *decider) metadata() {
 	case !kubelet.IsPathComponent(c.GetName()):
 		omit = fmt.Sprintf("container name %q is not a single path component: its log path would not be in %s", clip(c.GetName()), dir)
 	default:
-		x.d.LogPath = kubelet.BuildContainerLogPath(dir, c.GetName(), x.req.RestartCount)
+		x.d.LogPath = kubelet.BuildContainerLogPath(dir, c.GetName(), x.req.Facts.Restart.Count)
 	}
 	m := p.Metadata
 	if m.RestartCount {
-		rc := strconv.Itoa(x.req.RestartCount)
+		rc := strconv.Itoa(x.req.Facts.Restart.Count)
 		x.adj.AddAnnotation(annotations.RestartCount, rc)
 		x.adj.AddAnnotation(kubelet.ContainerRestartCountAnnotation, rc)
 		x.trace(RuleMetadata, "annotations["+annotations.RestartCount+"]", "set", rc)
@@ -364,14 +352,14 @@ func (x *decider) templateData() *policy.TemplateData {
 		pod, c := x.req.Pod, x.req.Container
 		node := x.p.Node.Name
 		if node == "" {
-			node = x.req.NodeName
+			node = x.req.Facts.nodeName()
 		}
 		x.data = &x.dataBuf
 		*x.data = policy.TemplateData{
 			Pod: policy.PodData{Name: pod.GetName(), Namespace: pod.GetNamespace(), UID: pod.GetUid(),
 				Labels: pod.GetLabels(), Annotations: pod.GetAnnotations()},
 			Container:    policy.ContainerData{Name: c.GetName(), Image: imageOf(c)},
-			RestartCount: x.req.RestartCount,
+			RestartCount: x.req.Facts.Restart.Count,
 			LogPath:      x.d.LogPath,
 			QOSClass:     string(x.d.QOSClass),
 			Node:         policy.NodeData{Name: node},
@@ -496,7 +484,7 @@ func (x *decider) applyAnnotations(r *policy.Rule) {
 // MaxFindingsText bytes (at least the first, cut to fit), and says how
 // many more there are: those that did not fit and omitted, the ones past
 // MaxFindings that were only counted.
-func FindingsText(vs []Violation, omitted int, format func(Violation) string) string {
+func FindingsText(vs []Finding, omitted int, format func(Finding) string) string {
 	var b strings.Builder
 	shown := 0
 	for _, v := range vs {
@@ -566,13 +554,13 @@ func (x *decider) finish() {
 		// Findings quote pod input, cut to length: keep the annotation valid
 		// UTF-8 or the reply cannot be marshalled and the creation fails.
 		x.adj.AddAnnotation(annotations.Violations, strings.ToValidUTF8(
-			FindingsText(x.d.Violations, x.d.ViolationsOmitted, func(v Violation) string { return v.Rule + ": " + v.Message }), "\uFFFD"))
+			FindingsText(x.d.Violations, x.d.ViolationsOmitted, func(v Finding) string { return v.Rule + ": " + v.Message }), "\uFFFD"))
 	}
 	if len(x.d.Refusals) > 0 {
 		x.d.Allowed = false
 		x.d.Reason = strings.ToValidUTF8("specguard refused container "+clipTo(x.req.Container.GetName(), 256)+" of pod "+
 			clipTo(podRef(x.req.Pod), 512)+": "+FindingsText(x.d.Refusals, x.d.RefusalsOmitted,
-			func(v Violation) string { return "rule " + strconv.Quote(v.Rule) + ": " + v.Message }), "\uFFFD")
+			Finding.ruleText), "\uFFFD")
 		x.adj = nil
 		x.d.Adjustment = nil
 	}

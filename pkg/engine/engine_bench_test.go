@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/test/bench/workload"
 )
 
@@ -28,13 +29,14 @@ import (
 // decisions' mean alone; the loop allocates nothing, so B/op and
 // allocs/op are the decision's.
 func BenchmarkDecide(b *testing.B) {
+	node := facts.NewNode("node-1")
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
 			pol := workload.MustPolicy(n)
 			pod, c := workload.Request(0)
 			// Decide reads the request and never changes it; a copy per call
 			// would be measured too, so one is shared.
-			req := &engine.Request{Pod: pod, Container: c, NodeName: "node-1"}
+			req := &engine.Request{Pod: pod, Container: c, Facts: engine.Facts{Node: node}}
 			if d := engine.Decide(pol, req); !d.Allowed || len(d.Rules) == 0 {
 				b.Fatalf("unexpected decision: allowed=%v rules=%v reason=%q", d.Allowed, d.Rules, d.Reason)
 			}

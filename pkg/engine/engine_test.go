@@ -7,6 +7,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 
 	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
 )
 
 const header = "apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n"
@@ -60,7 +61,7 @@ func envOfAdj(d *Decision, name string) (string, bool) {
 
 func TestMetadataAnnotations(t *testing.T) {
 	p := mustPolicy(t, "  node: {podLogsDir: /logs}\n")
-	d := Decide(p, &Request{Pod: testPod(), Container: testContainer(), RestartCount: 3})
+	d := Decide(p, &Request{Pod: testPod(), Container: testContainer(), Facts: Facts{Restart: restarts.Assignment{Count: 3}}})
 	if !d.Allowed {
 		t.Fatalf("refused: %s", d.Reason)
 	}
@@ -324,7 +325,7 @@ func TestRules(t *testing.T) {
 				if v != "watch: resources.memory.limit: 2Gi exceeds max 1Gi" {
 					t.Errorf("violations = %q", v)
 				}
-				if len(d.Additions) != 1 || d.Additions[0] != (Violation{Rule: "watch", Message: "would set env A=1"}) {
+				if len(d.Additions) != 1 || d.Additions[0] != (Finding{Rule: "watch", Message: "would set env A=1"}) {
 					t.Errorf("additions = %v", d.Additions)
 				}
 			},
@@ -503,7 +504,7 @@ func TestRules(t *testing.T) {
 			if c.mutate != nil {
 				c.mutate(pod, ctr)
 			}
-			d := Decide(p, &Request{Pod: pod, Container: ctr, RestartCount: 2, NodeName: "node-1"})
+			d := Decide(p, &Request{Pod: pod, Container: ctr, Facts: Facts{Restart: restarts.Assignment{Count: 2}, Node: &Node{Name: "node-1"}}})
 			if c.refused != "" {
 				if d.Allowed || !strings.Contains(d.Reason, c.refused) {
 					t.Fatalf("allowed=%v reason=%q, want %q", d.Allowed, d.Reason, c.refused)

@@ -48,11 +48,11 @@ func (va *validation) restartCount(c *api.Container, adj *api.ContainerAdjustmen
 //   - a value specguard set is not in the final container (integrity);
 //   - a change to a field no rule judges, unless allowFields lists it;
 //   - a cgroup v2 file that stands for a field a matching rule bounds.
-func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *api.Container, adj *api.ContainerAdjustment, own *Decision, rc int, node string) {
+func (va *validation) validateFinal(p *policy.Policy, pod *api.PodSandbox, c *api.Container, adj *api.ContainerAdjustment, own *Decision, facts Facts) {
 	final := FinalContainer(c, adj)
-	fin := Decide(p, &Request{Pod: pod, Container: final, RestartCount: rc, NodeName: node})
+	fin := Decide(p, &Request{Pod: pod, Container: final, Facts: facts})
 
-	before := make(map[Violation]bool, len(own.Refusals)+len(own.Violations))
+	before := make(map[Finding]bool, len(own.Refusals)+len(own.Violations))
 	for _, v := range own.Refusals {
 		before[v] = true
 	}
@@ -179,7 +179,7 @@ func (va *validation) ruleFinding(owner, field, rule, detail string, audit bool)
 	if rule == "" {
 		rule = "specguard"
 	}
-	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Detail: clipTo(detail, 512), Rule: rule, Audit: audit})
+	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Message: clipTo(detail, 512), Rule: rule, Audit: audit})
 }
 
 // blameField puts a finding about field on its owner, or, for a field NRI

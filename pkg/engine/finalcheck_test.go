@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/specguard/specguard/pkg/annotations"
+	"github.com/specguard/specguard/pkg/restarts"
 )
 
 const finalPolicy = `  validation: {trustedPlugins: ["96-trusted"]}
@@ -39,7 +40,7 @@ func withSpecguard(t *testing.T, spec string) (*adjusted, string) {
 	c.Linux.Resources = &api.LinuxResources{Pids: &api.LinuxPids{Limit: 100}} // within the max: specguard leaves it
 	a := newAdjusted(c)
 	a.req.Plugins = []*api.PluginInstance{{Name: "specguard", Index: "90"}, {Name: "late", Index: "95"}, {Name: "trusted", Index: "96"}}
-	d := Decide(p, &Request{Pod: a.req.Pod, Container: c, RestartCount: 3})
+	d := Decide(p, &Request{Pod: a.req.Pod, Container: c, Facts: Facts{Restart: restarts.Assignment{Count: 3}}})
 	if !d.Allowed {
 		t.Fatalf("specguard refuses the pristine container: %s", d.Reason)
 	}
@@ -231,7 +232,7 @@ func TestValidateFinalContainer(t *testing.T) {
 			if tc.audit && (len(findings) != 1 || !findings[0].Audit) {
 				t.Errorf("findings = %v, want an audit finding", findings)
 			}
-			var refused *AdjustmentRefused
+			var refused *Refusal
 			switch {
 			case tc.want == nil || tc.audit:
 				if err != nil {

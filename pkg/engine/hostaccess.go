@@ -530,7 +530,7 @@ func (va *validation) blameConsulted(plugins []*api.PluginInstance, field, detai
 	default:
 		detail += " (NRI records no owner for " + field + "; one of the untrusted plugins consulted)"
 	}
-	va.findings = append(va.findings, Finding{Plugin: strings.Join(suspects, " or "), Field: field, Detail: detail, Check: check})
+	va.findings = append(va.findings, Finding{Plugin: strings.Join(suspects, " or "), Field: field, Message: detail, Check: check})
 }
 
 // validateFilesystems finds, for denyHostMounts, the mounts other plugins

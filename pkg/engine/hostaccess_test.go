@@ -501,16 +501,16 @@ func TestValidateHostAccess(t *testing.T) {
 			criShaped(c)
 			a := newAdjusted(c)
 			tc.build(a)
-			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: tc.self})
+			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Self: tc.self, Node: testNode})
 			if tc.want == nil {
 				if err != nil || len(findings) > 0 {
 					t.Fatalf("refused: %v %v", err, findings)
 				}
 				return
 			}
-			var refused *AdjustmentRefused
+			var refused *Refusal
 			if !errors.As(err, &refused) {
-				t.Fatalf("err = %v, want *AdjustmentRefused", err)
+				t.Fatalf("err = %v, want *Refusal", err)
 			}
 			if len(findings) != len(tc.want) {
 				t.Errorf("findings = %v, want %d", findings, len(tc.want))

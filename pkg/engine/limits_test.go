@@ -49,17 +49,17 @@ func TestRefusalTextIsBounded(t *testing.T) {
 }
 
 func TestFindingsText(t *testing.T) {
-	f := func(v engine.Violation) string { return v.Rule + ": " + v.Message }
+	f := func(v engine.Finding) string { return v.Rule + ": " + v.Message }
 	long := strings.Repeat("é", engine.MaxFindingsText) // 2 bytes a rune
 	for name, tc := range map[string]struct {
-		vs      []engine.Violation
+		vs      []engine.Finding
 		omitted int
 		want    string // prefix; suffix after "|"
 	}{
-		"one":            {[]engine.Violation{{Rule: "a", Message: "x"}}, 0, "a: x|a: x"},
-		"omitted":        {[]engine.Violation{{Rule: "a", Message: "x"}, {Rule: "b", Message: "y"}}, 3, "a: x; b: y|; and 3 more"},
-		"first too long": {[]engine.Violation{{Rule: "a", Message: long}, {Rule: "b", Message: "y"}}, 0, "a: éé|...; and 1 more"},
-		"second does not fit": {[]engine.Violation{{Rule: "a", Message: strings.Repeat("x", engine.MaxFindingsText-10)}, {Rule: "b", Message: strings.Repeat("y", 20)}}, 0,
+		"one":            {[]engine.Finding{{Rule: "a", Message: "x"}}, 0, "a: x|a: x"},
+		"omitted":        {[]engine.Finding{{Rule: "a", Message: "x"}, {Rule: "b", Message: "y"}}, 3, "a: x; b: y|; and 3 more"},
+		"first too long": {[]engine.Finding{{Rule: "a", Message: long}, {Rule: "b", Message: "y"}}, 0, "a: éé|...; and 1 more"},
+		"second does not fit": {[]engine.Finding{{Rule: "a", Message: strings.Repeat("x", engine.MaxFindingsText-10)}, {Rule: "b", Message: strings.Repeat("y", 20)}}, 0,
 			"a: xx|x; and 1 more"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
 )
 
 // FuzzLogPath: random container names, pod identities and sandbox log
@@ -32,7 +33,7 @@ func FuzzLogPath(f *testing.F) {
 		if hasDir {
 			pod.Annotations[kubelet.CRISandboxLogDirAnnotation] = sandboxDir
 		}
-		d := Decide(p, &Request{Pod: pod, Container: &api.Container{Name: ctr}, RestartCount: int(count)})
+		d := Decide(p, &Request{Pod: pod, Container: &api.Container{Name: ctr}, Facts: Facts{Restart: restarts.Assignment{Count: int(count)}}})
 		valid := true // what NRI can deliver
 		for _, s := range []string{ns, name, uid, ctr, sandboxDir} {
 			valid = valid && utf8.ValidString(s)

@@ -730,7 +730,7 @@ func (x *decider) checkSeccomp(r *policy.Rule, c *api.Container) {
 			x.finding(r.Name, "linux.seccompPolicy", "would inject the runtime's default seccomp profile (container runs Unconfined)")
 			return
 		}
-		prof, err := RuntimeDefaultSeccomp()
+		prof, err := x.req.Facts.runtimeDefaultSeccomp()
 		if err != nil {
 			x.refuse(r.Name, r.Mode, "seccomp: cannot inject the runtime's default profile: "+err.Error())
 			return

@@ -1,12 +1,12 @@
 package engine
 
 import (
+	"errors"
 	"path"
 	"strings"
 	"testing"
 
 	"github.com/containerd/nri/pkg/api"
-	"google.golang.org/protobuf/proto"
 )
 
 // secPod is a pod-network pod as containerd's CRI reports it: the sandbox
@@ -555,32 +555,18 @@ func TestSecurityAudit(t *testing.T) {
 	}
 }
 
+// testNode stands for the node's facts (facts.NewNode), with a profile of
+// the runtime default's shape: pkg/facts tests containerd's own.
+var testNode = &Node{Name: "node-1", RuntimeDefaultSeccomp: &api.LinuxSeccomp{DefaultAction: "SCMP_ACT_ERRNO",
+	Architectures: []string{"SCMP_ARCH_X86_64"},
+	Syscalls:      []*api.LinuxSyscall{{Names: []string{"read", "chroot"}, Action: "SCMP_ACT_ALLOW"}}}}
+
 func TestSeccompInject(t *testing.T) {
 	p := mustPolicy(t, securityRule("      seccomp: {unconfined: inject}\n")+`  - name: again
     security:
       seccomp: {unconfined: inject}
 `)
-	want, err := RuntimeDefaultSeccomp()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want.GetDefaultAction() != "SCMP_ACT_ERRNO" || len(want.GetSyscalls()) < 10 || len(want.GetArchitectures()) == 0 {
-		t.Fatalf("the runtime default profile looks wrong: action %s, %d rules, arches %v",
-			want.GetDefaultAction(), len(want.GetSyscalls()), want.GetArchitectures())
-	}
-	allowed := map[string]bool{}
-	for _, s := range want.GetSyscalls() {
-		for _, n := range s.GetNames() {
-			allowed[n] = allowed[n] || (s.GetAction() == "SCMP_ACT_ALLOW" && len(s.GetArgs()) == 0)
-		}
-	}
-	// containerd's default capability set includes CAP_SYS_CHROOT but not
-	// CAP_SYS_ADMIN: the profile is built for it.
-	if !allowed["read"] || !allowed["chroot"] || allowed["mount"] || allowed["bpf"] {
-		t.Errorf("allowed: read %v chroot %v mount %v bpf %v; want the default-capability profile",
-			allowed["read"], allowed["chroot"], allowed["mount"], allowed["bpf"])
-	}
-
+	want := testNode.RuntimeDefaultSeccomp
 	for name, tc := range map[string]struct {
 		profile *api.SecurityProfile
 		policy  *api.LinuxSeccomp
@@ -595,7 +581,7 @@ func TestSeccompInject(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := secContainer()
 			c.Linux.SeccompProfile, c.Linux.SeccompPolicy = tc.profile, tc.policy
-			d := Decide(p, &Request{Pod: secPod(), Container: c})
+			d := Decide(p, &Request{Pod: secPod(), Container: c, Facts: Facts{Node: testNode}})
 			if !d.Allowed {
 				t.Fatalf("refused: %s", d.Reason)
 			}
@@ -606,18 +592,24 @@ func TestSeccompInject(t *testing.T) {
 				}
 				return
 			}
-			if !proto.Equal(got, want) {
-				t.Fatalf("injected profile differs from the runtime default")
+			if got != want {
+				t.Fatalf("injected profile is not the node's runtime default")
 			}
 			if rules, _ := annotation(d, "specguard.io/rules"); rules != "sec" {
 				t.Errorf("rules = %q, want the first injecting rule only", rules)
 			}
 		})
 	}
-	// Built once: the same value every time.
-	again, _ := RuntimeDefaultSeccomp()
-	if again != want {
-		t.Error("RuntimeDefaultSeccomp built the profile twice")
+
+	// Without the node's profile the rule cannot inject it, and refuses.
+	for name, node := range map[string]*Node{
+		"no node facts": nil,
+		"not built":     {SeccompErr: errors.New("no default profile on plan9/amd64")},
+	} {
+		d := Decide(p, &Request{Pod: secPod(), Container: unconfinedContainer(), Facts: Facts{Node: node}})
+		if d.Allowed || !strings.Contains(d.Reason, `rule "sec": seccomp: cannot inject the runtime's default profile: `) {
+			t.Errorf("%s: allowed=%v reason=%q, want a refusal saying why", name, d.Allowed, d.Reason)
+		}
 	}
 }
 

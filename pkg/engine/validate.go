@@ -9,51 +9,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/specguard/specguard/pkg/policy"
+	"github.com/specguard/specguard/pkg/restarts"
 )
-
-// Finding is one change by another plugin that the policy forbids: a
-// validation setting (Check) or a rule judging the final container (Rule).
-type Finding struct {
-	Plugin string `json:"plugin"` // the owner NRI reports, "<index>-<name>"
-	Field  string `json:"field"`  // what it changed: hooks, mounts[/x], devices[/dev/x], ...
-	Detail string `json:"detail"`
-	Check  string `json:"check,omitempty"` // the validation setting: denyHooks, denyHostMounts, ...
-	Rule   string `json:"rule,omitempty"`  // the rule the final container breaks
-	// Audit marks a finding of a rule in audit mode: reported, never
-	// refusing.
-	Audit bool `json:"audit,omitempty"`
-}
-
-func (f Finding) String() string {
-	if f.Rule != "" {
-		return fmt.Sprintf("plugin %q %s (%s, rule %q)", f.Plugin, f.Detail, f.Field, f.Rule)
-	}
-	return fmt.Sprintf("plugin %q %s (%s, validation.%s)", f.Plugin, f.Detail, f.Field, f.Check)
-}
-
-// AdjustmentRefused is the error ValidateAdjustment returns in enforce
-// mode; it carries every finding.
-type AdjustmentRefused struct {
-	Pod, Container string
-	Findings       []Finding
-}
-
-func (e *AdjustmentRefused) Error() string {
-	parts := make([]string, len(e.Findings))
-	for i, f := range e.Findings {
-		parts[i] = f.String()
-	}
-	return "specguard refused the NRI adjustments to container " + e.Container + " of pod " + e.Pod + ": " +
-		strings.Join(parts, "; ")
-}
 
 // unknownOwner names a change whose owner the runtime did not report.
 const unknownOwner = "<unknown plugin>"
 
 // ValidateAdjustment enforces the policy's validation section on the
-// merged adjustment of all plugins. It returns every finding, and an
-// *AdjustmentRefused error when the findings refuse the container (enforce
-// mode); in audit mode the findings are only returned.
+// merged adjustment of all plugins. It returns every finding, and a
+// *Refusal when the findings refuse the container (enforce mode); in audit
+// mode the findings are only returned.
 //
 // Plugins matching trustedPlugins may do anything. specguard itself is
 // trusted for exactly the changes its own policy makes to this container
@@ -73,8 +38,8 @@ type Validator struct {
 	// specguard's own values cannot be told from NRI's owners and is not
 	// checked.
 	Self string
-	// NodeName is the node name templates render, as at CreateContainer.
-	NodeName string
+	// Node is the node's facts, as at CreateContainer.
+	Node *Node
 }
 
 // ValidateAdjustmentAs is ValidateAdjustment for specguard registered as
@@ -105,8 +70,8 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 
 	// What specguard's own CreateContainer gave this container: the same
 	// decision again, on the pristine container with the count it used.
-	rc := va.restartCount(c, adj)
-	ownDecision := Decide(p, &Request{Pod: pod, Container: c, RestartCount: rc, NodeName: vr.NodeName})
+	facts := Facts{Restart: restarts.Assignment{Count: va.restartCount(c, adj)}, Node: vr.Node}
+	ownDecision := Decide(p, &Request{Pod: pod, Container: c, Facts: facts})
 	ownOf := func() *api.ContainerAdjustment { return ownDecision.Adjustment }
 
 	if v.DenyHooks {
@@ -177,11 +142,11 @@ func ValidateAdjustmentAs(p *policy.Policy, req *api.ValidateContainerAdjustment
 			va.check(owner, "linux.namespaces["+typ+"]", what, "denyNamespaces")
 		}
 	}
-	va.validateFinal(p, pod, c, adj, ownDecision, rc, vr.NodeName)
+	va.validateFinal(p, pod, c, adj, ownDecision, facts)
 	if !va.refuses() || v.Mode == policy.ModeAudit {
 		return va.findings, nil
 	}
-	return va.findings, &AdjustmentRefused{Pod: podRef(pod), Container: c.GetName(), Findings: va.findings}
+	return va.findings, adjustmentsRefused(podRef(pod), c.GetName(), va.findings)
 }
 
 // refuses reports whether a finding refuses in enforce mode.
@@ -211,7 +176,7 @@ func (va *validation) check(owner, field, detail, check string) {
 	} else if trustedPlugin(va.v.TrustedPlugins, owner) {
 		return
 	}
-	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Detail: detail, Check: check})
+	va.findings = append(va.findings, Finding{Plugin: owner, Field: field, Message: detail, Check: check})
 }
 
 // trustedPlugin matches an owner ("<index>-<name>") against the trusted

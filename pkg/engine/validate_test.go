@@ -86,10 +86,7 @@ func unconfinedContainer() *api.Container {
 // specguardOwn adds what specguard's policy adds to an unconfined
 // container of team-a, owned by specguard.
 func (a *adjusted) specguardOwn(t *testing.T) *adjusted {
-	prof, err := RuntimeDefaultSeccomp()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prof := testNode.RuntimeDefaultSeccomp
 	for _, p := range []string{"/etc/shadow", "/sys/firmware"} {
 		m, _ := MaskMount(p)
 		a.mount("90-specguard", m)
@@ -182,16 +179,16 @@ func TestValidateAdjustment(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := newAdjusted(unconfinedContainer())
 			tc.build(a)
-			findings, err := ValidateAdjustment(p, a.req)
+			findings, err := ValidateAdjustmentAs(p, a.req, Validator{Node: testNode})
 			if tc.want == nil {
 				if err != nil || len(findings) > 0 {
 					t.Fatalf("refused: %v %v", err, findings)
 				}
 				return
 			}
-			var refused *AdjustmentRefused
+			var refused *Refusal
 			if !errors.As(err, &refused) {
-				t.Fatalf("err = %v, want *AdjustmentRefused", err)
+				t.Fatalf("err = %v, want *Refusal", err)
 			}
 			if !strings.HasPrefix(err.Error(), "specguard refused the NRI adjustments to container app of pod team-a/web-0: ") {
 				t.Errorf("err = %v", err)

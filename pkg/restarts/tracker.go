@@ -38,6 +38,7 @@ const (
 	SourceTracked Source = "tracked" // one past the newest count seen
 	SourceLogDir  Source = "log-dir" // the kubelet's log-directory fallback
 	SourceNone    Source = "none"    // nothing known: a first start
+	SourceGiven   Source = "given"   // taken as given (explain's --restart-count)
 )
 
 // Assignment is the count given to a container being created.

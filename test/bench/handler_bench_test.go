@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/metrics"
 	"github.com/specguard/specguard/pkg/policy"
@@ -64,7 +65,8 @@ func BenchmarkValidateHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	pod, c := workload.Request(0)
-	d := engine.Decide(pol, &engine.Request{Pod: pod, Container: c, NodeName: "node-1"})
+	node := facts.NewNode("node-1")
+	d := engine.Decide(pol, &engine.Request{Pod: pod, Container: c, Facts: engine.Facts{Node: node}})
 	adj := proto.Clone(d.Adjustment).(*api.ContainerAdjustment)
 	owners := api.NewOwningPlugins()
 	for k := range adj.GetAnnotations() {
@@ -80,7 +82,7 @@ func BenchmarkValidateHandler(b *testing.B) {
 	owners.ClaimCPUSetCPUs(c.GetId(), "50-other")
 	req := &api.ValidateContainerAdjustmentRequest{Pod: pod, Container: c, Adjust: adj, Owners: owners,
 		Plugins: []*api.PluginInstance{{Name: "other", Index: "50"}, {Name: "specguard", Index: "90"}}}
-	vr := engine.Validator{Self: "90-specguard", NodeName: "node-1"}
+	vr := engine.Validator{Self: "90-specguard", Node: node}
 	if findings, err := engine.ValidateAdjustmentAs(pol, req, vr); err != nil || len(findings) > 0 {
 		b.Fatalf("the workload's own adjustment is refused: %v %v", findings, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/specguard/specguard/internal/wire"
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/metrics"
 	"github.com/specguard/specguard/pkg/policy"
@@ -168,7 +169,7 @@ func BenchmarkCreateContainer(b *testing.B) {
 	valRT.waitSynced(b, 10*time.Second)
 	// What specguard replies for this request (its restart count is the
 	// kubelet's annotation, 0).
-	want := engine.Decide(pol, &engine.Request{Pod: pod, Container: proto.Clone(c).(*api.Container), NodeName: "node-1"}).Adjustment
+	want := engine.Decide(pol, &engine.Request{Pod: pod, Container: proto.Clone(c).(*api.Container), Facts: engine.Facts{Node: facts.NewNode("node-1")}}).Adjustment
 
 	noopRT := newNRIRuntime(b, nil, nil)
 	startStub(b, noopRT.socket, "noop", noopPlugin{})

@@ -13,7 +13,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 
 	"github.com/specguard/specguard/pkg/criview"
-	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/policy"
 )
@@ -252,7 +252,7 @@ func request(name, uid, sandboxID, containerID string, restartCount int) (*api.P
 	// RuntimeDefault, the whole seccomp profile (most of the request's size).
 	c.Mounts = append(defaultMounts(), c.Mounts...)
 	if c.Linux.GetSeccompProfile().GetProfileType() == api.SecurityProfile_RUNTIME_DEFAULT {
-		prof, err := engine.RuntimeDefaultSeccomp()
+		prof, err := facts.RuntimeDefaultSeccomp()
 		if err != nil {
 			panic(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/specguard/specguard/pkg/engine"
+	"github.com/specguard/specguard/pkg/facts"
 )
 
 // The benchmarks compare policy sizes: the request must meet the same
@@ -15,7 +16,7 @@ func TestPolicyMatchesTheSameRulesAtEverySize(t *testing.T) {
 			t.Fatalf("Policy(%d) has %d rules", n, len(p.Rules))
 		}
 		pod, c := Request(0)
-		d := engine.Decide(p, &engine.Request{Pod: pod, Container: c, RestartCount: 0, NodeName: "node-1"})
+		d := engine.Decide(p, &engine.Request{Pod: pod, Container: c, Facts: engine.Facts{Node: facts.NewNode("node-1")}})
 		if !d.Allowed {
 			t.Fatalf("Policy(%d) refuses the request: %s", n, d.Reason)
 		}

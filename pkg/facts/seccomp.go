@@ -1,10 +1,9 @@
-package engine
+package facts
 
 import (
 	"context"
 	"fmt"
 	goruntime "runtime"
-	"sync"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -13,20 +12,16 @@ import (
 	"github.com/containerd/nri/pkg/api"
 )
 
-// RuntimeDefaultSeccomp is the profile containerd gives a container whose
-// seccomp profile is RuntimeDefault, built by containerd's own seccomp
-// package for containerd's default capability set on this node's
+// RuntimeDefaultSeccomp builds the profile containerd gives a container
+// whose seccomp profile is RuntimeDefault, with containerd's own seccomp
+// package, for containerd's default capability set on this node's
 // architecture and kernel. NRI does not show a container's capabilities,
 // so a container granted more (CAP_SYS_ADMIN, CAP_SYS_PTRACE...) gets the
 // syscalls of the default set only: stricter than containerd would be.
 //
-// Building it takes about a millisecond and a few hundred allocations, so
-// it is built once, on first use, and shared: this is the engine's only
-// package-level value, computed once and never changed afterwards. The
-// returned profile must not be modified.
-var RuntimeDefaultSeccomp = sync.OnceValues(buildRuntimeDefaultSeccomp)
-
-func buildRuntimeDefaultSeccomp() (*api.LinuxSeccomp, error) {
+// Building it takes about a millisecond and a few hundred allocations:
+// NewNode builds it once, at start.
+func RuntimeDefaultSeccomp() (*api.LinuxSeccomp, error) {
 	// containerd's CRI starts every container's spec from this default
 	// (capabilities included) before it applies the CRI config.
 	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
