@@ -258,7 +258,7 @@ func (p *Plugin) warnValidationUnsubscribed(pol *policy.Policy) {
 
 func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, error) {
 	r := p.decide(ctx, decideJob{pol: pol, pod: pod, c: c})
-	a := r.facts.Restart
+	a := r.restart
 	if r.gathered && a.Drift {
 		p.cfg.Recorder.Drift()
 		p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName(),
@@ -343,10 +343,12 @@ func (job *decideJob) what() string {
 	return ""
 }
 
-// decideResult is a job's outcome. gathered says that facts holds the
-// facts of the creation (its restart count assigned).
+// decideResult is a job's outcome. gathered says that restart holds the
+// creation's restart count, assigned in time. (The rest of its facts, the
+// node's, the handler does not need: the element stays small, and with it
+// the reply channel allocated per request.)
 type decideResult struct {
-	facts    engine.Facts
+	restart  restarts.Assignment
 	gathered bool
 	d        *engine.Decision
 	findings []engine.Finding
@@ -360,12 +362,14 @@ const deciderIdle = 30 * time.Second
 // decideWorker runs jobs until it has been idle for deciderIdle.
 // Reusing the goroutine saves growing a fresh goroutine's stack to the
 // engine's depth on every request (16% of the handler's CPU in pprof); a
-// worker stuck past the deadline simply stops taking jobs.
+// worker stuck past the deadline simply stops taking jobs. Its engine
+// request is reused too: one allocation per worker, not per request.
 func (p *Plugin) decideWorker(job decideJob) {
 	idle := time.NewTimer(deciderIdle)
 	defer idle.Stop()
+	req := new(engine.Request)
 	for {
-		job.reply <- p.run(job)
+		job.reply <- p.run(job, req)
 		idle.Reset(deciderIdle)
 		select {
 		case job = <-p.deciders:
@@ -375,8 +379,11 @@ func (p *Plugin) decideWorker(job decideJob) {
 	}
 }
 
-func (p *Plugin) run(job decideJob) (r decideResult) {
+// run runs one job; req is the worker's engine request, cleared after use
+// so that an idle worker pins no request's memory.
+func (p *Plugin) run(job decideJob, req *engine.Request) (r decideResult) {
 	defer func() {
+		*req = engine.Request{}
 		if v := recover(); v != nil {
 			what := "engine"
 			if job.validate != nil {
@@ -389,9 +396,10 @@ func (p *Plugin) run(job decideJob) (r decideResult) {
 		r.findings, r.err = p.cfg.Validate(job.pol, job.validate, p.validator())
 		return r
 	}
-	r.facts = p.gather.Gather(job.pol, job.pod, job.c)
-	r.gathered = true
-	r.d = p.cfg.Decide(job.pol, &engine.Request{Pod: job.pod, Container: job.c, Facts: r.facts})
+	facts := p.gather.Gather(job.pol, job.pod, job.c)
+	r.restart, r.gathered = facts.Restart, true
+	*req = engine.Request{Pod: job.pod, Container: job.c, Facts: facts}
+	r.d = p.cfg.Decide(job.pol, req)
 	return r
 }
 
