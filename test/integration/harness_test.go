@@ -294,8 +294,11 @@ func (p *plugin) read(rd io.Reader) {
 }
 
 // waitRegistered waits until specguard has registered once more (at
-// start, or again after the runtime went away): its metrics count one more
-// Synchronize answered, and the runtime has finished that registration.
+// start, or again after the runtime went away): /readyz says ready
+// (connected to NRI with a valid policy), its metrics count one more
+// Synchronize answered (readiness alone cannot tell a new registration
+// from the one before a runtime restart that specguard has not noticed
+// yet), and the runtime has finished that registration.
 // The runtime holds its plugin-sync lock from before Synchronize until
 // the plugin is in its list, so taking the lock's read side (what
 // BlockPluginSync does) returns only once specguard receives requests.
@@ -303,7 +306,7 @@ func (p *plugin) waitRegistered() {
 	p.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if n := p.syncsAnswered(); n > p.syncs {
+		if n := p.syncsAnswered(); n > p.syncs && p.ready() {
 			p.syncs = n
 			p.r.mu.Lock()
 			nri := p.r.nri
@@ -321,6 +324,16 @@ func (p *plugin) waitRegistered() {
 		}
 		time.Sleep(10 * time.Millisecond) // the next look at its metrics
 	}
+}
+
+// ready reports whether specguard's /readyz answers 200.
+func (p *plugin) ready() bool {
+	resp, err := http.Get("http://" + p.metrics + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // syncsAnswered reads specguard_requests_total{event="Synchronize"} from
