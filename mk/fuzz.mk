@@ -9,7 +9,7 @@ FUZZ_TARGETS := \
 	./pkg/policy:FuzzParse ./pkg/policy:FuzzParseFieldValue ./pkg/policy:FuzzRender ./pkg/policy:FuzzGlobMatch \
 	./pkg/engine:FuzzDecide ./pkg/engine:FuzzDecideNRI ./pkg/engine:FuzzOverrideBounds \
 	./pkg/restarts:FuzzRecovery ./plugin:FuzzPluginEvents ./internal/wire:FuzzTrimSync ./internal/wire:FuzzReadLeanCreate ./pkg/engine:FuzzCleanPath \
-	./pkg/kubelet:FuzzExpandVars ./pkg/kubelet:FuzzGenerate \
+	./pkg/kubelet/podgen:FuzzExpandVars ./pkg/kubelet/podgen:FuzzGenerate \
 	./pkg/engine:FuzzOverridePrivilege ./pkg/engine:FuzzDevices ./pkg/engine:FuzzSysctlNames \
 	./pkg/engine:FuzzLogPath ./pkg/kubelet:FuzzLogDirConfined
 

@@ -7,7 +7,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 
 	"github.com/specguard/specguard/pkg/criview"
-	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/kubelet/podgen"
 )
 
 // requestFromPod turns a Pod manifest into the NRI view containerd gives a
@@ -17,15 +17,15 @@ func requestFromPod(path, container string, restartCount int, podLogsDir string)
 	if err != nil {
 		return nil, nil, err
 	}
-	pod, err := kubelet.DecodePod(path, data)
+	pod, err := podgen.DecodePod(path, data)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := kubelet.GenerateOptions{Container: container, PodLogsDir: podLogsDir}
+	opts := podgen.GenerateOptions{Container: container, PodLogsDir: podLogsDir}
 	if restartCount >= 0 {
 		opts.RestartCount = &restartCount
 	}
-	g, err := kubelet.GenerateConfigs(pod, opts)
+	g, err := podgen.GenerateConfigs(pod, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

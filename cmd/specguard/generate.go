@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/kubelet/podgen"
 	"github.com/specguard/specguard/pkg/quantity"
 )
 
@@ -33,7 +34,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 	var (
 		podPath, container, podLogsDir, output string
 		restartCount, imageUser, nodeMemory    optionalString
-		opts                                   kubelet.GenerateOptions
+		opts                                   podgen.GenerateOptions
 		clusterDNS, hugePages, podIPs, hostIPs optionalString
 		nodeCPU, nodeEphemeral, resolvConf     optionalString
 		featureGates                           string
@@ -52,12 +53,12 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 	fs.StringVar(&opts.Node.Name, "node-name", "", "node name, for spec.nodeName when the pod has none")
 	fs.Var(&resolvConf, "resolv-conf", "the node's resolv.conf, for dnsPolicy Default and ClusterFirst search paths")
 	fs.Var(&clusterDNS, "cluster-dns", "comma-separated cluster DNS server IPs")
-	fs.StringVar(&opts.Node.ClusterDomain, "cluster-domain", kubelet.DefaultClusterDomain, "cluster domain")
-	fs.StringVar(&opts.Node.CgroupDriver, "cgroup-driver", kubelet.CgroupDriverSystemd, "cgroup driver: systemd or cgroupfs")
+	fs.StringVar(&opts.Node.ClusterDomain, "cluster-domain", podgen.DefaultClusterDomain, "cluster domain")
+	fs.StringVar(&opts.Node.CgroupDriver, "cgroup-driver", podgen.CgroupDriverSystemd, "cgroup driver: systemd or cgroupfs")
 	fs.IntVar(&cgroupVersion, "cgroup-version", 2, "cgroup version: 1 or 2")
 	fs.BoolVar(&opts.Node.SingleProcessOOMKill, "single-process-oom-kill", false, "the kubelet's singleProcessOOMKill setting")
 	fs.BoolVar(&opts.Node.SeccompDefault, "seccomp-default", false, "the kubelet's seccompDefault setting")
-	fs.StringVar(&opts.Node.RootDir, "kubelet-root-dir", kubelet.DefaultKubeletRootDir, "the kubelet's --root-dir")
+	fs.StringVar(&opts.Node.RootDir, "kubelet-root-dir", podgen.DefaultKubeletRootDir, "the kubelet's --root-dir")
 	fs.Var(&hugePages, "hugepage-sizes", `comma-separated host huge page sizes, e.g. "1GB,2MB" (default "1GB,2MB"; "" for none)`)
 	fs.Var(&podIPs, "pod-ip", "comma-separated pod IPs, for status.podIP(s)")
 	fs.Var(&hostIPs, "host-ip", "comma-separated host IPs, for status.hostIP(s)")
@@ -79,7 +80,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 	if output != "json" && output != "yaml" {
 		return usage("-o: want json or yaml, got %q", output)
 	}
-	if opts.Node.CgroupDriver != kubelet.CgroupDriverSystemd && opts.Node.CgroupDriver != kubelet.CgroupDriverCgroupfs {
+	if opts.Node.CgroupDriver != podgen.CgroupDriverSystemd && opts.Node.CgroupDriver != podgen.CgroupDriverCgroupfs {
 		return usage("--cgroup-driver: want systemd or cgroupfs, got %q", opts.Node.CgroupDriver)
 	}
 	if cgroupVersion != 1 && cgroupVersion != 2 {
@@ -104,7 +105,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	opts.Node.Allocatable = v1.ResourceList{v1.ResourceMemory: *resource.NewQuantity(opts.Node.MemoryCapacity, resource.BinarySI)}
 	if opts.Node.MemoryCapacity == 0 {
-		opts.Node.Allocatable[v1.ResourceMemory] = *resource.NewQuantity(kubelet.DefaultNodeMemoryCapacity, resource.BinarySI)
+		opts.Node.Allocatable[v1.ResourceMemory] = *resource.NewQuantity(podgen.DefaultNodeMemoryCapacity, resource.BinarySI)
 	}
 	if nodeCPU.set {
 		q, err := quantity.Parse(nodeCPU.value)
@@ -120,13 +121,13 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		opts.Node.Allocatable[v1.ResourceEphemeralStorage] = q
 	}
-	gates, err := kubelet.ParseFeatureGates(featureGates)
+	gates, err := podgen.ParseFeatureGates(featureGates)
 	if err != nil {
 		return usage("--feature-gates: %v", err)
 	}
 	opts.Node.FeatureGates = gates
 	if imageUser.set {
-		opts.ImageUser = kubelet.ParseImageUser(imageUser.value)
+		opts.ImageUser = podgen.ParseImageUser(imageUser.value)
 	}
 	if hugePages.set {
 		opts.Node.HugePageSizes = append([]string{}, splitList(hugePages.value)...)
@@ -141,7 +142,7 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 			fmt.Fprintf(stderr, "specguard generate: %v\n", err)
 			return exitInput
 		}
-		opts.Node.HostDNS, err = kubelet.ParseResolvConf(f)
+		opts.Node.HostDNS, err = podgen.ParseResolvConf(f)
 		_ = f.Close() // read only
 		if err != nil {
 			fmt.Fprintf(stderr, "specguard generate: %s: %v\n", resolvConf.value, err)
@@ -153,12 +154,12 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "specguard generate: %v\n", err)
 		return exitInput
 	}
-	pod, err := kubelet.DecodePod(podPath, data)
+	pod, err := podgen.DecodePod(podPath, data)
 	if err != nil {
 		fmt.Fprintf(stderr, "specguard generate: %v\n", err)
 		return exitInput
 	}
-	out, err := kubelet.GenerateConfigs(pod, opts)
+	out, err := podgen.GenerateConfigs(pod, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "specguard generate: %s: %v\n", podPath, err)
 		return exitInput
@@ -191,7 +192,7 @@ type generateOutput struct {
 	ContainerConfig  *runtimeapi.ContainerConfig  `json:"containerConfig"`
 }
 
-func encodeConfigs(g *kubelet.GeneratedConfigs, format string) ([]byte, error) {
+func encodeConfigs(g *podgen.GeneratedConfigs, format string) ([]byte, error) {
 	doc := generateOutput{PodSandboxConfig: g.PodSandboxConfig, ContainerConfig: g.ContainerConfig}
 	if format == "yaml" {
 		return yaml.Marshal(doc)

@@ -124,7 +124,7 @@ func TestFlagsReadEnvironment(t *testing.T) {
 }
 
 func TestExplainPodEndToEnd(t *testing.T) {
-	code, out, errs := runCLI(t, "explain", "--config", "../../deploy/policy.yaml", "--pod", "../../pkg/kubelet/testdata/burstable.yaml",
+	code, out, errs := runCLI(t, "explain", "--config", "../../deploy/policy.yaml", "--pod", "../../pkg/kubelet/podgen/testdata/burstable.yaml",
 		"--container", "big", "--restart-count", "2", "-o", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -160,7 +160,7 @@ func TestExplainPodSidecarOOMScoreAdj(t *testing.T) {
 	if err := os.WriteFile(pol, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := runCLI(t, "explain", "--config", pol, "--pod", "../../pkg/kubelet/testdata/init-sidecar.yaml",
+	code, out, errs := runCLI(t, "explain", "--config", pol, "--pod", "../../pkg/kubelet/podgen/testdata/init-sidecar.yaml",
 		"--container", "proxy", "--restart-count", "0")
 	if code != exitOK || !strings.Contains(out, "990 (was 985)") {
 		t.Fatalf("exit %d, stderr %q\n%s", code, errs, out)

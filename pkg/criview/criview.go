@@ -29,7 +29,7 @@ func Pod(sb *runtimeapi.PodSandboxConfig, runtimeHandler string) *api.PodSandbox
 	if sb.GetLogDirectory() != "" {
 		ann[kubelet.CRISandboxLogDirAnnotation] = sb.GetLogDirectory()
 	}
-	ann[kubelet.CRIContainerTypeAnnotation] = "sandbox"
+	ann[kubelet.CRIContainerTypeAnnotation] = kubelet.CRIContainerTypeSandbox
 	ann[kubelet.CRISandboxNameAnnotation] = md.GetName()
 	ann[kubelet.CRISandboxNamespaceAnnotation] = md.GetNamespace()
 	ann[kubelet.CRISandboxUIDAnnotation] = md.GetUid()
@@ -45,7 +45,7 @@ func Pod(sb *runtimeapi.PodSandboxConfig, runtimeHandler string) *api.PodSandbox
 func Container(sb *runtimeapi.PodSandboxConfig, c *runtimeapi.ContainerConfig) *api.Container {
 	md := c.GetMetadata()
 	ann := copyMap(c.GetAnnotations())
-	ann[kubelet.CRIContainerTypeAnnotation] = "container"
+	ann[kubelet.CRIContainerTypeAnnotation] = kubelet.CRIContainerTypeContainer
 	ann[kubelet.CRISandboxIDAnnotation] = SandboxID
 	ann[kubelet.CRISandboxNameAnnotation] = sb.GetMetadata().GetName()
 	ann[kubelet.CRISandboxNamespaceAnnotation] = sb.GetMetadata().GetNamespace()

@@ -24,7 +24,7 @@ func (p Problem) Error() string {
 
 // Error lists every problem found in one file. Kind is what it wraps, the
 // sentinel callers test with errors.Is (policy.ErrInvalid,
-// kubelet.ErrInvalidManifest).
+// podgen.ErrInvalidManifest).
 type Error struct {
 	File     string
 	Problems []Problem

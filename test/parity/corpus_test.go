@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/kubelet/podgen"
 )
 
 // corpusPod is one pod of the corpus, with where it came from (a file, or
@@ -45,7 +45,7 @@ func handWrittenPods(t *testing.T) []corpusPod {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pod, err := kubelet.DecodePod(f, data)
+		pod, err := podgen.DecodePod(f, data)
 		if err != nil {
 			t.Fatalf("%v", err)
 		}
@@ -128,7 +128,7 @@ func (g *podGenerator) pod(i int) corpusPod {
 		}
 	}
 	if g.chance(0.05) && pod.Namespace == "kube-system" {
-		pod.Spec.PriorityClassName = kubelet.SystemNodeCritical
+		pod.Spec.PriorityClassName = podgen.SystemNodeCritical
 	}
 	pod.Spec.SecurityContext = g.podSecurity()
 	if g.chance(0.3) {

@@ -26,6 +26,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/kubelet/podgen"
 )
 
 var (
@@ -98,12 +99,12 @@ func variants(resolvConf string) []variant {
 		MemoryCapacity: 8 << 30, PodLogsDir: kubelet.DefaultPodLogsDir,
 	}
 	v2 := base
-	v2.CgroupV2, v2.CgroupDriver, v2.ClusterDNS = true, kubelet.CgroupDriverSystemd, []string{"10.96.0.10"}
+	v2.CgroupV2, v2.CgroupDriver, v2.ClusterDNS = true, podgen.CgroupDriverSystemd, []string{"10.96.0.10"}
 	v1node := base
-	v1node.CgroupDriver, v1node.SeccompDefault = kubelet.CgroupDriverCgroupfs, true
-	v1node.FeatureGates = map[string]bool{kubelet.FeatureContainerStopSignals: true, kubelet.FeatureMemoryQoS: false}
+	v1node.CgroupDriver, v1node.SeccompDefault = podgen.CgroupDriverCgroupfs, true
+	v1node.FeatureGates = map[string]bool{podgen.FeatureContainerStopSignals: true, podgen.FeatureMemoryQoS: false}
 	v2gates := v2
-	v2gates.FeatureGates, v2gates.SingleProcessOOMKill = map[string]bool{kubelet.FeatureMemoryQoS: false}, true
+	v2gates.FeatureGates, v2gates.SingleProcessOOMKill = map[string]bool{podgen.FeatureMemoryQoS: false}, true
 	return []variant{
 		{"cgroup v2, systemd, default gates, cluster DNS", v2},
 		{"cgroup v1, cgroupfs, seccompDefault, ContainerStopSignals on, MemoryQoS off", v1node},
@@ -112,8 +113,8 @@ func variants(resolvConf string) []variant {
 }
 
 // nodeConfig is the same node for pkg/kubelet.
-func (n oracleNode) nodeConfig(rootDir string, hugePageSizes []string, hostDNS *runtimeapi.DNSConfig) kubelet.NodeConfig {
-	cfg := kubelet.NodeConfig{
+func (n oracleNode) nodeConfig(rootDir string, hugePageSizes []string, hostDNS *runtimeapi.DNSConfig) podgen.NodeConfig {
+	cfg := podgen.NodeConfig{
 		Name: n.Name, MemoryCapacity: n.MemoryCapacity, Allocatable: n.Allocatable, HugePageSizes: hugePageSizes,
 		CgroupDriver: n.CgroupDriver, CgroupVersion: 1, SingleProcessOOMKill: n.SingleProcessOOMKill,
 		SeccompDefault: n.SeccompDefault, RootDir: rootDir, ClusterDNS: n.ClusterDNS, ClusterDomain: n.ClusterDomain,
@@ -185,7 +186,7 @@ func TestKubeletParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostDNS, err := kubelet.ParseResolvConf(resolvFile)
+	hostDNS, err := podgen.ParseResolvConf(resolvFile)
 	resolvFile.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +203,7 @@ func TestKubeletParity(t *testing.T) {
 		input := oracleInput{Node: v.node}
 		origin := map[string]corpusPod{}
 		for _, cp := range corpus {
-			pod := kubelet.DefaultPod(cp.pod)
+			pod := podgen.DefaultPod(cp.pod)
 			var names []string
 			for _, c := range pod.Spec.InitContainers {
 				names = append(names, c.Name)
@@ -235,14 +236,14 @@ func TestKubeletParity(t *testing.T) {
 				t.Fatalf("%s: the oracle has no result for %s", v.name, c.ID)
 			}
 			r.containers++
-			opts := kubelet.GenerateOptions{Container: c.Container, RestartCount: &cp.restartCount, PodLogsDir: v.node.PodLogsDir,
+			opts := podgen.GenerateOptions{Container: c.Container, RestartCount: &cp.restartCount, PodLogsDir: v.node.PodLogsDir,
 				Node: v.node.nodeConfig(khalf.RootDir, rhalf.HugePageSizes, hostDNS)}
 			if cp.imageUser != nil {
-				opts.ImageUser = kubelet.ParseImageUser(*cp.imageUser)
+				opts.ImageUser = podgen.ParseImageUser(*cp.imageUser)
 			} else {
-				opts.ImageUser = kubelet.ParseImageUser("")
+				opts.ImageUser = podgen.ParseImageUser("")
 			}
-			got, err := kubelet.GenerateConfigs(cp.pod, opts)
+			got, err := podgen.GenerateConfigs(cp.pod, opts)
 			d := &differ{}
 			switch {
 			case err != nil || want.Error != "":

@@ -15,6 +15,7 @@ import (
 	"github.com/specguard/specguard/pkg/criview"
 	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/kubelet"
+	"github.com/specguard/specguard/pkg/kubelet/podgen"
 	"github.com/specguard/specguard/pkg/policy"
 )
 
@@ -214,12 +215,12 @@ func Request(restartCount int) (*api.PodSandbox, *api.Container) {
 
 func request(name, uid, sandboxID, containerID string, restartCount int) (*api.PodSandbox, *api.Container) {
 	m := strings.NewReplacer("{{NAME}}", name, "{{UID}}", uid).Replace(manifest)
-	pod, err := kubelet.DecodePod("workload.yaml", []byte(m))
+	pod, err := podgen.DecodePod("workload.yaml", []byte(m))
 	if err != nil {
 		panic(err)
 	}
-	g, err := kubelet.GenerateConfigs(pod, kubelet.GenerateOptions{RestartCount: &restartCount, PodLogsDir: LogsDir,
-		Node: kubelet.NodeConfig{Name: "node-1", PodIPs: []string{"10.244.1.17"}, HostIPs: []string{"192.168.1.10"}}})
+	g, err := podgen.GenerateConfigs(pod, podgen.GenerateOptions{RestartCount: &restartCount, PodLogsDir: LogsDir,
+		Node: podgen.NodeConfig{Name: "node-1", PodIPs: []string{"10.244.1.17"}, HostIPs: []string{"192.168.1.10"}}})
 	if err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-package kubelet
+package podgen
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/specguard/specguard/pkg/kubelet"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -56,7 +58,7 @@ type goldenCase struct {
 	PodSandboxConfig   *runtimeapi.PodSandboxConfig `json:"podSandboxConfig"`
 	ContainerConfig    *runtimeapi.ContainerConfig  `json:"containerConfig"`
 	Kind               string                       `json:"kind"`
-	QOSClass           QOSClass                     `json:"qosClass"`
+	QOSClass           kubelet.QOSClass             `json:"qosClass"`
 	RestartCountSource string                       `json:"restartCountSource"`
 	LogPath            string                       `json:"logPath"`
 	Warnings           []string                     `json:"warnings,omitempty"`

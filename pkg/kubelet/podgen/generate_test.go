@@ -1,7 +1,9 @@
-package kubelet
+package podgen
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/specguard/specguard/pkg/kubelet"
 )
 
 func boolPtr(b bool) *bool    { return &b }
@@ -212,14 +216,14 @@ func TestNamespaceOptions(t *testing.T) {
 
 func TestCgroupParent(t *testing.T) {
 	cases := map[string]struct {
-		qos    QOSClass
+		qos    kubelet.QOSClass
 		driver string
 		want   string
 	}{
-		"guaranteed systemd":  {QOSGuaranteed, CgroupDriverSystemd, "/kubepods.slice/kubepods-pod1_2.slice"},
-		"burstable systemd":   {QOSBurstable, "", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1_2.slice"},
-		"besteffort cgroupfs": {QOSBestEffort, CgroupDriverCgroupfs, "/kubepods/besteffort/pod1-2"},
-		"guaranteed cgroupfs": {QOSGuaranteed, CgroupDriverCgroupfs, "/kubepods/pod1-2"},
+		"guaranteed systemd":  {kubelet.QOSGuaranteed, CgroupDriverSystemd, "/kubepods.slice/kubepods-pod1_2.slice"},
+		"burstable systemd":   {kubelet.QOSBurstable, "", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1_2.slice"},
+		"besteffort cgroupfs": {kubelet.QOSBestEffort, CgroupDriverCgroupfs, "/kubepods/besteffort/pod1-2"},
+		"guaranteed cgroupfs": {kubelet.QOSGuaranteed, CgroupDriverCgroupfs, "/kubepods/pod1-2"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -348,7 +352,7 @@ func TestPodLevelLimitsFillContainer(t *testing.T) {
 	if r.CpuQuota != 200000 || r.MemoryLimitInBytes != 1<<30 {
 		t.Errorf("container inherits pod-level limits: quota %d, memory %d", r.CpuQuota, r.MemoryLimitInBytes)
 	}
-	if out.QOSClass != QOSGuaranteed {
+	if out.QOSClass != kubelet.QOSGuaranteed {
 		t.Errorf("pod-level requests default from limits -> Guaranteed, got %s", out.QOSClass)
 	}
 }
@@ -580,14 +584,22 @@ func TestParseFeatureGates(t *testing.T) {
 func TestRestartCountFromLogsThroughGenerate(t *testing.T) {
 	dir := t.TempDir()
 	pod := basePod()
-	logDir := BuildPodLogsDirectory(dir, "ns", "p", "uid-1")
-	mkLogs(t, BuildContainerLogsDirectory(logDir, "c"), "0.log", "1.log")
+	logDir := kubelet.BuildPodLogsDirectory(dir, "ns", "p", "uid-1")
+	containerDir := kubelet.BuildContainerLogsDirectory(logDir, "c")
+	if err := os.MkdirAll(containerDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"0.log", "1.log"} {
+		if err := os.WriteFile(filepath.Join(containerDir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out, err := GenerateConfigs(pod, GenerateOptions{PodLogsDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.RestartCount != 2 || out.ContainerConfig.Metadata.Attempt != 2 || out.LogPath != logDir+"/c/2.log" ||
-		out.ContainerConfig.Annotations[ContainerRestartCountAnnotation] != "2" {
+		out.ContainerConfig.Annotations[kubelet.ContainerRestartCountAnnotation] != "2" {
 		t.Errorf("restart count %d attempt %d log %s", out.RestartCount, out.ContainerConfig.Metadata.Attempt, out.LogPath)
 	}
 }
@@ -628,7 +640,7 @@ func TestNodeCriticalByPriorityClass(t *testing.T) {
 	pod.Spec.PriorityClassName = SystemNodeCritical
 	pod.Spec.Containers[0].Resources.Requests = rl("memory", "1Gi")
 	out := gen(t, pod, GenerateOptions{})
-	if out.QOSClass != QOSBurstable || out.ContainerConfig.Linux.Resources.OomScoreAdj != -997 {
+	if out.QOSClass != kubelet.QOSBurstable || out.ContainerConfig.Linux.Resources.OomScoreAdj != -997 {
 		t.Errorf("qos %s, oom %d", out.QOSClass, out.ContainerConfig.Linux.Resources.OomScoreAdj)
 	}
 	pod.Spec.PriorityClassName = SystemClusterCritical

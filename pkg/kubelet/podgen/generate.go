@@ -1,4 +1,4 @@
-package kubelet
+package podgen
 
 import (
 	"encoding/json"
@@ -12,6 +12,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/specguard/specguard/pkg/kubelet"
 )
 
 // ErrCreateContainerConfig is wrapped by errors for which the kubelet would
@@ -69,12 +71,12 @@ type GeneratedConfigs struct {
 	PodSandboxConfig *runtimeapi.PodSandboxConfig `json:"podSandboxConfig"`
 	ContainerConfig  *runtimeapi.ContainerConfig  `json:"containerConfig"`
 
-	Pod                *v1.Pod  `json:"-"` // the manifest after DefaultPod
-	ContainerName      string   `json:"-"`
-	ContainerKind      string   `json:"-"` // KindContainer, KindInit, ...
-	QOSClass           QOSClass `json:"-"`
-	RestartCount       int      `json:"-"`
-	RestartCountSource string   `json:"-"`
+	Pod                *v1.Pod          `json:"-"` // the manifest after DefaultPod
+	ContainerName      string           `json:"-"`
+	ContainerKind      string           `json:"-"` // KindContainer, KindInit, ...
+	QOSClass           kubelet.QOSClass `json:"-"`
+	RestartCount       int              `json:"-"`
+	RestartCountSource string           `json:"-"`
 	// LogPath is the absolute log file: LogDirectory joined with LogPath.
 	LogPath  string    `json:"-"`
 	Warnings []Warning `json:"-"`
@@ -110,7 +112,7 @@ func GenerateConfigs(pod *v1.Pod, opts GenerateOptions) (*GeneratedConfigs, erro
 	}
 	out := &GeneratedConfigs{Pod: p, ContainerName: c.Name, ContainerKind: kind, QOSClass: PodQOSClass(p)}
 
-	podLogDir := BuildPodLogsDirectory(opts.PodLogsDir, p.Namespace, p.Name, string(p.UID))
+	podLogDir := kubelet.BuildPodLogsDirectory(opts.PodLogsDir, p.Namespace, p.Name, string(p.UID))
 	switch {
 	case opts.RestartCount != nil:
 		if *opts.RestartCount < 0 || int64(*opts.RestartCount) > int64(^uint32(0)>>1) {
@@ -118,13 +120,13 @@ func GenerateConfigs(pod *v1.Pod, opts GenerateOptions) (*GeneratedConfigs, erro
 		}
 		out.RestartCount, out.RestartCountSource = *opts.RestartCount, RestartCountFromOptions
 	default:
-		n, err := RestartCountFromLogDir(podLogDir, c.Name)
+		n, err := kubelet.RestartCountFromLogDir(podLogDir, c.Name)
 		if err != nil {
-			return nil, fmt.Errorf("restart count from %s: %w", BuildContainerLogsDirectory(podLogDir, c.Name), err)
+			return nil, fmt.Errorf("restart count from %s: %w", kubelet.BuildContainerLogsDirectory(podLogDir, c.Name), err)
 		}
 		out.RestartCount, out.RestartCountSource = n, RestartCountFromLogs
 	}
-	out.LogPath = BuildContainerLogPath(podLogDir, c.Name, out.RestartCount)
+	out.LogPath = kubelet.BuildContainerLogPath(podLogDir, c.Name, out.RestartCount)
 
 	if out.PodSandboxConfig, err = g.sandboxConfig(p, opts.SandboxAttempt, podLogDir, out.QOSClass); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCreateContainerConfig, err)
@@ -236,19 +238,19 @@ func PodLabels(p *v1.Pod) map[string]string {
 	for k, v := range p.Labels {
 		l[k] = v
 	}
-	l[PodNameLabel] = p.Name
-	l[PodNamespaceLabel] = p.Namespace
-	l[PodUIDLabel] = string(p.UID)
+	l[kubelet.PodNameLabel] = p.Name
+	l[kubelet.PodNamespaceLabel] = p.Namespace
+	l[kubelet.PodUIDLabel] = string(p.UID)
 	return l
 }
 
 // ContainerLabels are exactly the four identity labels.
 func ContainerLabels(p *v1.Pod, containerName string) map[string]string {
 	return map[string]string{
-		PodNameLabel:       p.Name,
-		PodNamespaceLabel:  p.Namespace,
-		PodUIDLabel:        string(p.UID),
-		ContainerNameLabel: containerName,
+		kubelet.PodNameLabel:       p.Name,
+		kubelet.PodNamespaceLabel:  p.Namespace,
+		kubelet.PodUIDLabel:        string(p.UID),
+		kubelet.ContainerNameLabel: containerName,
 	}
 }
 
@@ -256,30 +258,30 @@ func ContainerLabels(p *v1.Pod, containerName string) map[string]string {
 // annotations are not copied.
 func ContainerAnnotations(p *v1.Pod, c *v1.Container, restartCount int) (map[string]string, error) {
 	a := map[string]string{
-		ContainerHashAnnotation:                     ContainerHash(c),
-		ContainerRestartCountAnnotation:             strconv.Itoa(restartCount),
-		ContainerTerminationMessagePathAnnotation:   c.TerminationMessagePath,
-		ContainerTerminationMessagePolicyAnnotation: string(c.TerminationMessagePolicy),
+		kubelet.ContainerHashAnnotation:                     ContainerHash(c),
+		kubelet.ContainerRestartCountAnnotation:             strconv.Itoa(restartCount),
+		kubelet.ContainerTerminationMessagePathAnnotation:   c.TerminationMessagePath,
+		kubelet.ContainerTerminationMessagePolicyAnnotation: string(c.TerminationMessagePolicy),
 	}
 	if p.DeletionGracePeriodSeconds != nil {
-		a[PodDeletionGracePeriodAnnotation] = strconv.FormatInt(*p.DeletionGracePeriodSeconds, 10)
+		a[kubelet.PodDeletionGracePeriodAnnotation] = strconv.FormatInt(*p.DeletionGracePeriodSeconds, 10)
 	}
 	if p.Spec.TerminationGracePeriodSeconds != nil {
-		a[PodTerminationGracePeriodAnnotation] = strconv.FormatInt(*p.Spec.TerminationGracePeriodSeconds, 10)
+		a[kubelet.PodTerminationGracePeriodAnnotation] = strconv.FormatInt(*p.Spec.TerminationGracePeriodSeconds, 10)
 	}
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
 		js, err := json.Marshal(c.Lifecycle.PreStop)
 		if err != nil {
 			return nil, fmt.Errorf("preStop handler: %w", err)
 		}
-		a[ContainerPreStopHandlerAnnotation] = string(js)
+		a[kubelet.ContainerPreStopHandlerAnnotation] = string(js)
 	}
 	if len(c.Ports) > 0 {
 		js, err := json.Marshal(c.Ports)
 		if err != nil {
 			return nil, fmt.Errorf("ports: %w", err)
 		}
-		a[ContainerPortsAnnotation] = string(js)
+		a[kubelet.ContainerPortsAnnotation] = string(js)
 	}
 	return a, nil
 }
@@ -318,7 +320,7 @@ func runtimeProtocol(p v1.Protocol) runtimeapi.Protocol {
 	return runtimeapi.Protocol_TCP
 }
 
-func (g *generator) sandboxConfig(p *v1.Pod, attempt uint32, logDir string, qos QOSClass) (*runtimeapi.PodSandboxConfig, error) {
+func (g *generator) sandboxConfig(p *v1.Pod, attempt uint32, logDir string, qos kubelet.QOSClass) (*runtimeapi.PodSandboxConfig, error) {
 	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{
 			Name: p.Name, Namespace: p.Namespace, Uid: string(p.UID), Attempt: attempt,
@@ -584,7 +586,7 @@ func (g *generator) containerConfig(p *v1.Pod, c *v1.Container, kind, field stri
 		Labels:      ContainerLabels(p, c.Name),
 		Annotations: ann,
 		Mounts:      mounts,
-		LogPath:     ContainerLogFile(c.Name, restartCount),
+		LogPath:     kubelet.ContainerLogFile(c.Name, restartCount),
 		Stdin:       c.Stdin,
 		StdinOnce:   c.StdinOnce,
 		Tty:         c.TTY,

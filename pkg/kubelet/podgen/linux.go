@@ -1,4 +1,4 @@
-package kubelet
+package podgen
 
 import (
 	"strconv"
@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/specguard/specguard/pkg/kubelet"
 	"github.com/specguard/specguard/pkg/quantity"
 )
 
@@ -27,15 +28,15 @@ const (
 func LinuxResources(cpuRequest *resource.Quantity, cpuLimit, memoryLimit resource.Quantity, node *NodeConfig) *runtimeapi.LinuxContainerResources {
 	r := &runtimeapi.LinuxContainerResources{}
 	if cpuRequest == nil {
-		r.CpuShares = int64(MilliCPUToShares(cpuLimit.MilliValue()))
+		r.CpuShares = int64(kubelet.MilliCPUToShares(cpuLimit.MilliValue()))
 	} else {
-		r.CpuShares = int64(MilliCPUToShares(cpuRequest.MilliValue()))
+		r.CpuShares = int64(kubelet.MilliCPUToShares(cpuRequest.MilliValue()))
 	}
 	if m := memoryLimit.Value(); m != 0 {
 		r.MemoryLimitInBytes = m
 	}
-	r.CpuQuota = MilliCPUToQuota(cpuLimit.MilliValue(), QuotaPeriod)
-	r.CpuPeriod = QuotaPeriod
+	r.CpuQuota = kubelet.MilliCPUToQuota(cpuLimit.MilliValue(), kubelet.QuotaPeriod)
+	r.CpuPeriod = kubelet.QuotaPeriod
 	if node.cgroupV2() && !node.SingleProcessOOMKill {
 		r.Unified = map[string]string{UnifiedMemoryOOMGroup: "1"}
 	}
@@ -106,8 +107,8 @@ func podLevelSet(r *v1.ResourceRequirements) bool {
 func ContainerOOMScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int {
 	qos := PodQOSClass(pod)
 	critical := IsNodeCriticalPod(pod)
-	if critical || qos != QOSBurstable {
-		return OOMScoreAdj(qos, 0, memoryCapacity, critical)
+	if critical || qos != kubelet.QOSBurstable {
+		return kubelet.OOMScoreAdj(qos, 0, memoryCapacity, critical)
 	}
 	share := int64(0)
 	if pr := pod.Spec.Resources; pr != nil && podLevelSet(&v1.ResourceRequirements{Requests: pr.Requests}) {
@@ -122,7 +123,7 @@ func ContainerOOMScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) in
 		// A smaller request is a higher score; the lower score wins.
 		req = max(req, smallest+share)
 	}
-	return OOMScoreAdj(qos, req, memoryCapacity, false)
+	return kubelet.OOMScoreAdj(qos, req, memoryCapacity, false)
 }
 
 // unrequestedPodMemoryShare is the kubelet's remainingPodMemReqPerContainer:
@@ -291,12 +292,12 @@ func sandboxOverhead(pod *v1.Pod, node *NodeConfig) *runtimeapi.LinuxContainerRe
 // with the systemd driver the expanded slice path
 // "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice",
 // with cgroupfs "/kubepods/burstable/pod<uid>".
-func CgroupParent(qos QOSClass, podUID, driver string) string {
+func CgroupParent(qos kubelet.QOSClass, podUID, driver string) string {
 	parts := []string{"kubepods"}
 	switch qos {
-	case QOSBurstable:
+	case kubelet.QOSBurstable:
 		parts = append(parts, "burstable")
-	case QOSBestEffort:
+	case kubelet.QOSBestEffort:
 		parts = append(parts, "besteffort")
 	}
 	if driver == CgroupDriverCgroupfs {
