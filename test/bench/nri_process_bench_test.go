@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +15,12 @@ import (
 	"github.com/specguard/specguard/test/bench/workload"
 )
 
-// noopPluginBinary builds cmd/noopplugin into dir.
+// noopPluginBinary builds cmd/noopplugin into dir with the go command on
+// PATH (the one running the benchmark).
 func noopPluginBinary(b *testing.B, dir string) string {
 	b.Helper()
 	bin := filepath.Join(dir, "noopplugin")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/specguard/specguard/test/bench/cmd/noopplugin").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/specguard/specguard/test/bench/cmd/noopplugin").CombinedOutput()
 	if err != nil {
 		b.Fatalf("building the no-op plugin: %v\n%s", err, out)
 	}
