@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -92,7 +93,7 @@ func (p *countingNoop) CreateContainer(_ context.Context, pod *api.PodSandbox, c
 
 // BenchmarkContainerdCreate times CRI CreateContainer on a real containerd
 // (the e2e stack of test/e2e/harness: containerd 2.4.2, runc, NRI enabled)
-// in six conditions, in rotating rounds of containerdRound creations so
+// in seven conditions, in rotating rounds of containerdRound creations so
 // that all see the same machine:
 //
 //   - without: no NRI plugin connected (containerd then skips NRI);
@@ -101,6 +102,10 @@ func (p *countingNoop) CreateContainer(_ context.Context, pod *api.PodSandbox, c
 //   - noop-events: the same, subscribed to what specguard takes with
 //     --exact-restart-counts (containerd calls PostCreateContainer inside
 //     CRI CreateContainer);
+//   - noop-process: cmd/noopplugin, the no-op plugin (CreateContainer
+//     alone) as its own process, as runtimes run plugins and as specguard
+//     runs: what NRI costs a plugin process (BenchmarkCreateProcess's
+//     baseline);
 //   - specguard: the built binary on the 100-rule workload policy, JSON
 //     logs at info level as deployed (a line per adjusted container);
 //   - specguard-exact: the same with --exact-restart-counts;
@@ -113,7 +118,9 @@ func (p *countingNoop) CreateContainer(_ context.Context, pod *api.PodSandbox, c
 // namespace and labels; it is removed (untimed) before the next. b.N
 // creations are timed in each condition. The target is specguard against
 // without (ratio-*); specguard against noop (own-ratio-p50) is the share of
-// specguard's decision and adjustment, specguard-exact against noop-events
+// specguard's decision and adjustment plus being a process of its own,
+// specguard against noop-process (process-own-ratio-p50) without the
+// latter, specguard-exact against noop-events
 // (exact-own-ratio-p50) the same in the exact mode.
 func BenchmarkContainerdCreate(b *testing.B) {
 	tools := requireStack(b)
@@ -224,6 +231,36 @@ func BenchmarkContainerdCreate(b *testing.B) {
 			}
 		}}
 	}
+	// noopProcessCondition runs cmd/noopplugin as its own process for the
+	// round, as the runtime runs specguard.
+	noopBin := noopPluginBinary(b, s.Dir)
+	noopProcessCondition := func(name string) *condition {
+		var cmd *exec.Cmd
+		ready := filepath.Join(s.Dir, name+".ready")
+		return &condition{name: name, start: func() {
+			_ = os.Remove(ready)
+			cmd = exec.Command(noopBin, "--socket-path", s.NRISocket(), "--ready-file", ready)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				if _, err := os.Stat(ready); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("the %s plugin did not register in 10s", name)
+				}
+			}
+		}, stop: func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}, check: func(id string) {
+			if adjusted(id) {
+				b.Fatalf("the %s plugin adjusted the container", name)
+			}
+		}}
+	}
 	specguardCondition := func(name string, extra ...string) *condition {
 		return &condition{name: name, start: func() {
 			if err := s.StartPlugin(policyPath, append([]string{"--log-format", "json", "--node-name", "node-1"}, extra...)...); err != nil {
@@ -252,6 +289,7 @@ func BenchmarkContainerdCreate(b *testing.B) {
 			}},
 		noopCondition("noop", noop),
 		noopCondition("noop-events", events),
+		noopProcessCondition("noop-process"),
 		specguardCondition("specguard"),
 		specguardCondition("specguard-exact", "--exact-restart-counts"),
 		specguardCondition("specguard-warn", "--log-level", "warn"),
@@ -289,7 +327,7 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	}
 	b.StopTimer()
 
-	without, nop, nopEvents, sg, sgExact, sgWarn := conds[0].times, conds[1].times, conds[2].times, conds[3].times, conds[4].times, conds[5].times
+	without, nop, nopEvents, nopProcess, sg, sgExact, sgWarn := conds[0].times, conds[1].times, conds[2].times, conds[3].times, conds[4].times, conds[5].times, conds[6].times
 	for _, c := range conds {
 		b.ReportMetric(ms(c.times.p50()), c.name+"-p50-ms")
 		b.ReportMetric(ms(c.times.p99()), c.name+"-p99-ms")
@@ -298,6 +336,8 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	b.ReportMetric(float64(sg.p99())/float64(without.p99()), "ratio-p99")
 	b.ReportMetric(float64(nop.p50())/float64(without.p50()), "noop-ratio-p50")
 	b.ReportMetric(float64(nopEvents.p50())/float64(without.p50()), "noop-events-ratio-p50")
+	b.ReportMetric(float64(nopProcess.p50())/float64(without.p50()), "noop-process-ratio-p50")
+	b.ReportMetric(float64(sg.p50())/float64(nopProcess.p50()), "process-own-ratio-p50")
 	b.ReportMetric(float64(sgExact.p50())/float64(without.p50()), "exact-ratio-p50")
 	b.ReportMetric(float64(sgExact.p99())/float64(without.p99()), "exact-ratio-p99")
 	b.ReportMetric(float64(sg.p50())/float64(nop.p50()), "own-ratio-p50")

@@ -15,7 +15,16 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-type noop struct{}
+type noop struct{ readyFile string }
+
+// Synchronize writes the ready file, if one was asked for: the plugin is
+// registered and the runtime will send it the next creation.
+func (p noop) Synchronize(context.Context, []*api.PodSandbox, []*api.Container) ([]*api.ContainerUpdate, error) {
+	if p.readyFile == "" {
+		return nil, nil
+	}
+	return nil, os.WriteFile(p.readyFile, nil, 0o644)
+}
 
 func (noop) CreateContainer(context.Context, *api.PodSandbox, *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	return nil, nil, nil
@@ -23,9 +32,10 @@ func (noop) CreateContainer(context.Context, *api.PodSandbox, *api.Container) (*
 
 func main() {
 	socket := flag.String("socket-path", "", "the runtime's NRI socket")
+	readyFile := flag.String("ready-file", "", "a file to create once registered")
 	flag.Parse()
 	logrus.SetLevel(logrus.WarnLevel) // the stub's lifecycle lines would mix into the benchmark's output
-	s, err := stub.New(noop{}, stub.WithSocketPath(*socket), stub.WithPluginName("noop"), stub.WithPluginIdx("10"),
+	s, err := stub.New(noop{readyFile: *readyFile}, stub.WithSocketPath(*socket), stub.WithPluginName("noop"), stub.WithPluginIdx("10"),
 		stub.WithOnClose(func() { os.Exit(0) }))
 	if err == nil {
 		err = s.Run(context.Background())
