@@ -73,8 +73,12 @@ type GeneratedConfigs struct {
 // kubelet would send for one container of pod. It is pure except that,
 // without opts.RestartCount, it reads the container's log directory.
 // Values that need the cluster or the running node are left out or set to
-// a documented placeholder, each with a Warning.
+// a documented placeholder, each with a Warning. A node that does not
+// Validate is an error.
 func GenerateConfigs(pod *v1.Pod, opts GenerateOptions) (*GeneratedConfigs, error) {
+	if err := opts.Node.Validate(); err != nil {
+		return nil, err
+	}
 	if pod == nil {
 		return nil, errors.New("no pod")
 	}
