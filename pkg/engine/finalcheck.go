@@ -590,7 +590,8 @@ func (va *validation) checkUnifiedShadows(p *policy.Policy, pod *api.PodSandbox,
 				continue
 			}
 		}
-		owner, _ := va.owners.CgroupsUnifiedOwner(va.id, k)
+		field := "resources.unified[" + k + "]"
+		owner := va.fieldOwner(field)
 		if owner == va.self && owner != "" {
 			continue
 		}
@@ -603,7 +604,6 @@ func (va *validation) checkUnifiedShadows(p *policy.Policy, pod *api.PodSandbox,
 			if bound == "" || setsUnified(r, k, v) {
 				continue
 			}
-			field := "resources.unified[" + k + "]"
 			detail := fmt.Sprintf("sets the cgroup file %s=%s, which bypasses the rule's %s", clip(k), strconv.Quote(clip(v)), bound)
 			if owner == "" {
 				va.blameConsultedRule(field, r.Name, detail, r.Mode == policy.ModeAudit)

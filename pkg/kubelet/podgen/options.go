@@ -1,6 +1,7 @@
 package podgen
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -85,8 +86,7 @@ func ParseFeatureGates(s string) (map[string]bool, error) {
 			return nil, fmt.Errorf("%q: want Name=true or Name=false", kv)
 		}
 		if _, ok := known[name]; !ok {
-			names := slices.Sorted(maps.Keys(known))
-			return nil, fmt.Errorf("%q: unknown feature gate (known: %s)", name, strings.Join(names, ", "))
+			return nil, unknownFeatureGate(name)
 		}
 		b, err := strconv.ParseBool(strings.TrimSpace(val))
 		if err != nil {
@@ -95,6 +95,38 @@ func ParseFeatureGates(s string) (map[string]bool, error) {
 		out[name] = b
 	}
 	return out, nil
+}
+
+func unknownFeatureGate(name string) error {
+	names := slices.Sorted(maps.Keys(DefaultFeatureGates()))
+	return fmt.Errorf("%q: unknown feature gate (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Validate reports every field GenerateConfigs cannot use, joined; empty
+// fields are valid and take the defaults above.
+func (n *NodeConfig) Validate() error {
+	var errs []error
+	if n.MemoryCapacity < 0 {
+		errs = append(errs, fmt.Errorf("NodeConfig.MemoryCapacity: want a non-negative byte count, got %d", n.MemoryCapacity))
+	}
+	for _, name := range slices.Sorted(maps.Keys(n.Allocatable)) {
+		if q := n.Allocatable[name]; q.Sign() < 0 {
+			errs = append(errs, fmt.Errorf("NodeConfig.Allocatable[%s]: want a non-negative quantity, got %s", name, q.String()))
+		}
+	}
+	if n.CgroupDriver != "" && n.CgroupDriver != CgroupDriverSystemd && n.CgroupDriver != CgroupDriverCgroupfs {
+		errs = append(errs, fmt.Errorf("NodeConfig.CgroupDriver: want systemd or cgroupfs, got %q", n.CgroupDriver))
+	}
+	if n.CgroupVersion < 0 || n.CgroupVersion > 2 {
+		errs = append(errs, fmt.Errorf("NodeConfig.CgroupVersion: want 1 or 2 (0 for 2), got %d", n.CgroupVersion))
+	}
+	known := DefaultFeatureGates()
+	for _, name := range slices.Sorted(maps.Keys(n.FeatureGates)) {
+		if _, ok := known[name]; !ok {
+			errs = append(errs, fmt.Errorf("NodeConfig.FeatureGates: %w", unknownFeatureGate(name)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // featureEnabled is the gate's value: the override if given, else the

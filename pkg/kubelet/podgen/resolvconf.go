@@ -2,7 +2,9 @@ package podgen
 
 import (
 	"bufio"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -46,6 +48,20 @@ func ParseResolvConf(r io.Reader) (*runtimeapi.DNSConfig, error) {
 	cfg.Options = mergeDNSOptions(opts, nil)
 	if len(cfg.Options) == 0 {
 		cfg.Options = nil
+	}
+	return cfg, nil
+}
+
+// readResolvConf is ParseResolvConf of the file at path.
+func readResolvConf(path string) (*runtimeapi.DNSConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ParseResolvConf(f)
+	_ = f.Close() // read only
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
