@@ -198,6 +198,9 @@ func BenchmarkStartup(b *testing.B) {
 // exec to the runtime half seeing the 10,000 containers synchronized
 // (containerd allows 2 s by default) and hwm-MiB the peak RSS, during
 // Synchronize: the NRI stub holds the whole unmarshalled message.
+// noop-sync-ms is the same for cmd/noopplugin, timed just before on the
+// same containers (sync-ratio = sync-ms / noop-sync-ms): what any plugin
+// built on the NRI stub pays to synchronize them.
 func BenchmarkTrackedMemory(b *testing.B) {
 	const containers, perPod, restarts, podChurnEvery = 10000, 4, 5000, 20
 	bin := specguardBinary(b)
@@ -207,6 +210,26 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	// the benchmark allows more and reports sync-ms against those 2 s.
 	adaptation.SetPluginRequestTimeout(30 * time.Second)
 	defer adaptation.SetPluginRequestTimeout(adaptation.DefaultPluginRequestTimeout)
+	// The baseline: the no-op plugin process (the NRI stub, which reads
+	// every message whole) synchronizing the same containers, before
+	// specguard and alone on the machine.
+	noopRT := newNRIRuntime(b, pods, ctrs)
+	noopStarted := time.Now()
+	noop := exec.Command(noopPluginBinary(b, noopRT.dir), "--socket-path", noopRT.socket)
+	noop.Stderr = os.Stderr
+	if err := noop.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var noopSyncTime time.Duration
+	select {
+	case t := <-noopRT.synced:
+		noopSyncTime = t.Sub(noopStarted)
+	case <-time.After(60 * time.Second):
+		b.Fatal("the no-op plugin did not synchronize 10,000 containers in 60s")
+	}
+	_ = noop.Process.Kill()
+	_ = noop.Wait()
+
 	rt := newNRIRuntime(b, pods, ctrs)
 	policyPath := writeWorkloadPolicy(b, rt.dir, 100)
 	addr := freeAddr(b)
@@ -317,6 +340,8 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	b.ReportMetric(float64(hwm)/1024, "hwm-MiB")
 	b.ReportMetric(float64(syncRSS)/1024, "sync-rss-MiB")
 	b.ReportMetric(ms(syncTime), "sync-ms")
+	b.ReportMetric(ms(noopSyncTime), "noop-sync-ms")
+	b.ReportMetric(float64(syncTime)/float64(noopSyncTime), "sync-ratio")
 	b.ReportMetric(scrape(b, addr, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-MiB")
 	// The Go runtime's own bookkeeping, sized by the largest heap it has
 	// had (Synchronize's): GC metadata, span structures, profiling buckets.
