@@ -310,9 +310,12 @@ func (p *Plugin) commit(c *api.Container, key restarts.Key, count int) {
 // down with it.
 func (p *Plugin) decide(ctx context.Context, job decideJob) (decideResult, error) {
 	r, err := p.deciders.Run(ctx, p.cfg.Deadline, job)
+	if err == nil {
+		return r, nil
+	}
+	// Declared past the return above: errors.As moves it to the heap.
 	var panicked *worker.PanicError
 	switch {
-	case err == nil:
 	case errors.Is(err, worker.ErrDeadline):
 		err = fmt.Errorf("%w%s (%s)", ErrDeadline, job.what(), p.cfg.Deadline)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
