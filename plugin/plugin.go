@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/specguard/specguard/internal/queue"
+	"github.com/specguard/specguard/internal/worker"
 	"github.com/specguard/specguard/pkg/engine"
 	"github.com/specguard/specguard/pkg/facts"
 	"github.com/specguard/specguard/pkg/metrics"
@@ -88,7 +89,7 @@ type Plugin struct {
 	validating         atomic.Bool
 	unsubscribedWarned atomic.Pointer[policy.Policy]
 	gather             facts.Gatherer
-	deciders           chan decideJob // idle decision workers take jobs here
+	deciders           *worker.Pool[decideJob, engine.Request, decideResult] // the decision workers
 	records            queue.Queue
 
 	// registeredAs is the "<index>-<name>" of the current connection, as
@@ -122,7 +123,9 @@ func New(cfg Config) (*Plugin, error) {
 	// The node's facts are built once, here: the runtime's default seccomp
 	// profile costs about a millisecond to build.
 	gather := facts.Gatherer{Node: facts.NewNode(cfg.NodeName), Counter: cfg.Tracker}
-	return &Plugin{cfg: cfg, gather: gather, deciders: make(chan decideJob)}, nil
+	p := &Plugin{cfg: cfg, gather: gather}
+	p.deciders = worker.New(deciderIdle, p.run)
+	return p, nil
 }
 
 // Connected reports whether the plugin is registered with the runtime.
@@ -257,7 +260,7 @@ func (p *Plugin) warnValidationUnsubscribed(pol *policy.Policy) {
 }
 
 func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, error) {
-	r := p.decide(ctx, decideJob{pol: pol, pod: pod, c: c})
+	r, err := p.decide(ctx, decideJob{pol: pol, pod: pod, c: c})
 	a := r.restart
 	if r.gathered && a.Drift {
 		p.cfg.Recorder.Drift()
@@ -265,8 +268,8 @@ func (p *Plugin) createContainer(ctx context.Context, pol *policy.Policy, pod *a
 			"kubelet": a.Count, "tracked": a.Tracked}).Warn("restart count drift: the kubelet's count differs from the tracked one")
 	}
 	key := keyOf(pod, c)
-	if r.err != nil {
-		adj, err := p.onFailure(pol, pod, c, r.err)
+	if err != nil {
+		adj, err := p.onFailure(pol, pod, c, err)
 		// A count is committed only if it was assigned in time: a gathering
 		// abandoned at the deadline may still assign one after the reply,
 		// which nothing then commits.
@@ -305,24 +308,28 @@ func (p *Plugin) commit(c *api.Container, key restarts.Key, count int) {
 // its result is discarded: nothing it leaves in the tracker is committed.
 // A panic is a bug, but it must not take the node's container creation
 // down with it.
-func (p *Plugin) decide(ctx context.Context, job decideJob) decideResult {
-	ch := make(chan decideResult, 1)
-	job.reply = ch
-	select {
-	case p.deciders <- job:
-	default:
-		go p.decideWorker(job)
+func (p *Plugin) decide(ctx context.Context, job decideJob) (decideResult, error) {
+	r, err := p.deciders.Run(ctx, p.cfg.Deadline, job)
+	if err == nil {
+		return r, nil
 	}
-	timer := time.NewTimer(p.cfg.Deadline)
-	defer timer.Stop()
-	select {
-	case r := <-ch:
-		return r
-	case <-timer.C:
-		return decideResult{err: fmt.Errorf("%w%s (%s)", ErrDeadline, job.what(), p.cfg.Deadline)}
-	case <-ctx.Done():
-		return decideResult{err: fmt.Errorf("%w%s: %v", ErrDeadline, job.what(), ctx.Err())}
+	// Declared past the return above: errors.As moves it to the heap.
+	var panicked *worker.PanicError
+	switch {
+	case errors.Is(err, worker.ErrDeadline):
+		err = fmt.Errorf("%w%s (%s)", ErrDeadline, job.what(), p.cfg.Deadline)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// ctx ended first. (A job takes no context: its own error is
+		// never a context's.)
+		err = fmt.Errorf("%w%s: %v", ErrDeadline, job.what(), err)
+	case errors.As(err, &panicked):
+		what := "engine"
+		if job.validate != nil {
+			what = "validation"
+		}
+		err = fmt.Errorf("%w: %s panic: %v", errInternal, what, panicked.Value)
 	}
+	return r, err
 }
 
 // decideJob is a CreateContainer to gather the facts of and decide on, or
@@ -332,7 +339,6 @@ type decideJob struct {
 	pod      *api.PodSandbox
 	c        *api.Container
 	validate *api.ValidateContainerAdjustmentRequest
-	reply    chan<- decideResult
 }
 
 // what names a validation in errors.
@@ -352,55 +358,28 @@ type decideResult struct {
 	gathered bool
 	d        *engine.Decision
 	findings []engine.Finding
-	err      error
 }
 
 // deciderIdle is how long a decision worker waits for the next request
-// before it exits.
+// before it exits. Reusing the goroutine saves growing a fresh goroutine's
+// stack to the engine's depth on every request (16% of the handler's CPU
+// in pprof).
 const deciderIdle = 30 * time.Second
 
-// decideWorker runs jobs until it has been idle for deciderIdle.
-// Reusing the goroutine saves growing a fresh goroutine's stack to the
-// engine's depth on every request (16% of the handler's CPU in pprof); a
-// worker stuck past the deadline simply stops taking jobs. Its engine
-// request is reused too: one allocation per worker, not per request.
-func (p *Plugin) decideWorker(job decideJob) {
-	idle := time.NewTimer(deciderIdle)
-	defer idle.Stop()
-	req := new(engine.Request)
-	for {
-		job.reply <- p.run(job, req)
-		idle.Reset(deciderIdle)
-		select {
-		case job = <-p.deciders:
-		case <-idle.C:
-			return
-		}
-	}
-}
-
-// run runs one job; req is the worker's engine request, cleared after use
-// so that an idle worker pins no request's memory.
-func (p *Plugin) run(job decideJob, req *engine.Request) (r decideResult) {
-	defer func() {
-		*req = engine.Request{}
-		if v := recover(); v != nil {
-			what := "engine"
-			if job.validate != nil {
-				what = "validation"
-			}
-			r.d, r.findings, r.err = nil, nil, fmt.Errorf("%w: %s panic: %v", errInternal, what, v)
-		}
-	}()
+// run runs one job on a decision worker; req is the worker's engine
+// request, reused: one allocation per worker, not per request. What it has
+// written to r when the engine panics still counts: a restart count
+// assigned in time.
+func (p *Plugin) run(job decideJob, req *engine.Request, r *decideResult) (err error) {
 	if job.validate != nil {
-		r.findings, r.err = p.cfg.Validate(job.pol, job.validate, p.validator())
-		return r
+		r.findings, err = p.cfg.Validate(job.pol, job.validate, p.validator())
+		return err
 	}
 	facts := p.gather.Gather(job.pol, job.pod, job.c)
 	r.restart, r.gathered = facts.Restart, true
 	*req = engine.Request{Pod: job.pod, Container: job.c, Facts: facts}
 	r.d = p.cfg.Decide(job.pol, req)
-	return r
+	return nil
 }
 
 // onFailure applies the policy's failurePolicy to an internal error.

@@ -43,8 +43,8 @@ func (p *Plugin) ValidateContainerAdjustment(ctx context.Context, req *api.Valid
 	// that does not finish in time is an internal error, and failurePolicy
 	// decides (the runtime would otherwise wait for it up to its own
 	// request timeout, every other creation on the node behind it).
-	r := p.decide(ctx, decideJob{pol: pol, validate: req})
-	findings, err := r.findings, r.err
+	r, err := p.decide(ctx, decideJob{pol: pol, validate: req})
+	findings := r.findings
 	pod, c := req.GetPod(), req.GetContainer()
 	log := p.cfg.Log.WithFields(logrus.Fields{"pod": pod.GetNamespace() + "/" + pod.GetName(), "container": c.GetName()})
 	var refused *engine.Refusal
