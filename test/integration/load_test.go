@@ -200,21 +200,14 @@ type countingInt struct {
 func (c *countingInt) add(n int) { c.mu.Lock(); c.n += n; c.mu.Unlock() }
 func (c *countingInt) get() int  { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 
-// metric reads one unlabelled sample from /metrics.
+// metric reads one sample from /metrics.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
-	_, body := get(t, "http://"+addr+"/metrics")
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return f
-		}
+	v, err := sample(addr, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %s in /metrics", name)
-	return 0
+	return v
 }
 
 // vmRSS is the process's resident set in KiB.
