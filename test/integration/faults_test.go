@@ -124,11 +124,18 @@ func TestPolicyFileFaults(t *testing.T) {
 		v, _ := envValue(adj, "VERSION")
 		return v
 	}
+	const failures, successes = `specguard_policy_reloads_total{result="failure"}`, `specguard_policy_reloads_total{result="success"}`
+	// refused waits for one more refusal; each is counted, then logged
+	// once (run.go), so the log's n-th refusal is this one.
 	refused := func(why string) {
 		t.Helper()
-		n := strings.Count(p.Logs(), "policy reload refused")
-		waitLogCount(t, p, "policy reload refused", n+1)
-		last := p.Logs()[strings.LastIndex(p.Logs(), "policy reload refused"):]
+		n := metric(t, addr, failures) + 1
+		waitMetric(t, p, failures, n, 10*time.Second)
+		if !p.logSays("policy reload refused", int(n)) {
+			t.Fatalf("%v refusals counted, fewer logged:\n%s", n, p.Logs())
+		}
+		logs := p.Logs()
+		last := logs[strings.LastIndex(logs, "policy reload refused"):]
 		if !strings.Contains(last, why) {
 			t.Errorf("the log does not say %q:\n%s", why, last)
 		}
@@ -164,12 +171,15 @@ func TestPolicyFileFaults(t *testing.T) {
 		{"emptied", func() { os.WriteFile(path, nil, 0o644) }, "policy.yaml", "3"},
 	}
 	for _, s := range steps {
-		reloaded := strings.Count(p.Logs(), "policy reloaded")
+		reloaded := metric(t, addr, successes)
 		s.do()
 		if s.why != "" {
 			refused(s.why)
 		} else {
-			waitLogCount(t, p, "policy reloaded", reloaded+1)
+			waitMetric(t, p, successes, reloaded+1, 10*time.Second)
+			if !p.logSays("policy reloaded", int(reloaded)+1) {
+				t.Errorf("%s: the reload is not logged:\n%s", s.name, p.Logs())
+			}
 		}
 		if v := version(); v != s.want {
 			t.Fatalf("%s: VERSION = %q, want %q\n%s", s.name, v, s.want, p.Logs())
@@ -214,13 +224,11 @@ func TestTenThousandRulePolicy(t *testing.T) {
 	os.WriteFile(path+".tmp", []byte(b.String()), 0o644)
 	start := time.Now()
 	os.Rename(path+".tmp", path)
-	for !strings.Contains(p.Logs(), "policy reloaded") {
-		if time.Since(start) > time.Minute {
-			t.Fatalf("a 10,000-rule policy not reloaded after a minute:\n%s", p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMetric(t, p, `specguard_policy_reloads_total{result="success"}`, 1, time.Minute)
 	reload := time.Since(start)
+	if !p.logSays("policy reloaded", 1) {
+		t.Errorf("the reload is not logged:\n%s", p.Logs())
+	}
 	start = time.Now()
 	_, adj, err := r.create(pod, "app", nil)
 	first := time.Since(start)
@@ -238,17 +246,6 @@ func TestTenThousandRulePolicy(t *testing.T) {
 		b.Len()>>10, reload.Round(time.Millisecond), first.Round(time.Microsecond), startup.Round(time.Millisecond))
 	if first > 2*time.Second {
 		t.Fatalf("first CreateContainer took %v", first)
-	}
-}
-
-func waitLogCount(t *testing.T, p *plugin, s string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(p.Logs(), s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q %d times:\n%s", s, n, p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

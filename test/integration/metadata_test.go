@@ -116,8 +116,8 @@ func TestIdentityModes(t *testing.T) {
 			if c.reported != ok || (ok && !strings.Contains(v, `identity: container label io.kubernetes.pod.namespace="team-fake" contradicts its sandbox ("shop")`)) {
 				t.Errorf("specguard.io/violations = %q (present %v), want reported = %v", v, ok, c.reported)
 			}
-			if c.reported {
-				waitLog(t, p, "container adjusted with audit findings")
+			if c.reported && !p.logSays("container adjusted with audit findings", 1) {
+				t.Fatalf("the finding is not logged:\n%s", p.Logs())
 			}
 		})
 	}
@@ -207,12 +207,9 @@ func TestKubeletCountWinsAndDriftIsLogged(t *testing.T) {
 	if _, adj, _ := r.create(pod, "app", withKubelet("9")); adj.GetAnnotations()["specguard.io/restart-count"] != "9" {
 		t.Fatalf("kubelet count not used: %v", adj.GetAnnotations())
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for !strings.Contains(p.Logs(), "restart count drift") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no drift logged:\n%s", p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitMetric(t, p, "specguard_restart_count_drift_total", 1, 2*time.Second)
+	if !p.logSays("restart count drift", 1) {
+		t.Fatalf("no drift logged:\n%s", p.Logs())
 	}
 }
 
