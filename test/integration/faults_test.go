@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -298,8 +299,10 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 }
 
 // TestPluginKilledDuringConcurrentChurn kills specguard three times while
-// four workers restart their containers as fast as they can, until a while
-// after the last restart. Each worker
+// four workers restart their containers as fast as they can. Each plugin
+// answers every worker 20 times before it is killed, and each outage
+// lasts until a creation has gone ahead without specguard or failed; the
+// workers stop once the last plugin has answered each of them. Each worker
 // plays the kubelet: it numbers its attempts and writes the number in
 // io.kubernetes.container.restartCount, as the kubelet does. Creations
 // during an outage go ahead without specguard (the runtime's fail-open
@@ -311,10 +314,11 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 	r := newRuntime(t)
 	plugins := []*plugin{r.startPlugin()}
 	const workers = 4
-	stop := make(chan struct{}) // closed a while after the last restart
+	stop := make(chan struct{}) // closed by halt
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
-	answered := make([]int, workers)
+	answered := make([]atomic.Int32, workers)
+	var unanswered atomic.Int32 // creations that went ahead without specguard or failed
 	for w := 0; w < workers; w++ {
 		pod := r.addPod("churn-"+strconv.Itoa(w), "shop", "uid-kill-"+strconv.Itoa(w), nil)
 		wg.Add(1)
@@ -332,6 +336,7 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 					c.Annotations["io.kubernetes.container.restartCount"] = strconv.Itoa(created)
 				})
 				if err != nil {
+					unanswered.Add(1)
 					continue // refused mid-kill: the kubelet retries with the same number
 				}
 				if v, ok := adj.GetAnnotations()["specguard.io/restart-count"]; ok {
@@ -339,7 +344,9 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 						errs <- fmt.Errorf("worker %d attempt %d: restart count %s, the kubelet's is %d", w, i, v, created)
 						return
 					}
-					answered[w]++
+					answered[w].Add(1)
+				} else {
+					unanswered.Add(1)
 				}
 				created++
 				if prev != nil {
@@ -350,21 +357,53 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 			}
 		}(w)
 	}
+	// The workers stop before the runtime does, however the test ends.
+	var halted sync.Once
+	halt := func() { halted.Do(func() { close(stop); wg.Wait() }) }
+	t.Cleanup(halt)
+	// answeredEach waits until the plugin running now has answered every
+	// worker 20 more times, or a worker has failed.
+	answeredEach := func(when string) {
+		t.Helper()
+		var from, now [workers]int32
+		for w := range answered {
+			from[w] = answered[w].Load()
+		}
+		if !eventually(10*time.Second, func() bool {
+			for w := range answered {
+				if now[w] = answered[w].Load(); now[w] < from[w]+20 {
+					return len(errs) > 0
+				}
+			}
+			return true
+		}) {
+			t.Fatalf("%s: answered per worker %v, want 20 more than %v within 10s", when, now, from)
+		}
+		if len(errs) > 0 {
+			t.Fatal(<-errs)
+		}
+	}
 	for k := 0; k < 3; k++ {
-		time.Sleep(100 * time.Millisecond)
+		answeredEach("before kill " + strconv.Itoa(k+1))
 		plugins[len(plugins)-1].kill()
-		time.Sleep(20 * time.Millisecond)
+		before := unanswered.Load()
+		if !eventually(10*time.Second, func() bool { return unanswered.Load() > before || len(errs) > 0 }) {
+			t.Fatalf("kill %d: every creation still answered by specguard after 10s", k+1)
+		}
 		plugins = append(plugins, r.startPlugin())
 	}
-	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	answeredEach("after the last restart")
+	halt()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	t.Logf("answered by specguard per worker: %v", answered)
-	for w, n := range answered {
+	counts := make([]int32, workers)
+	for w := range answered {
+		counts[w] = answered[w].Load()
+	}
+	t.Logf("answered by specguard per worker: %v", counts)
+	for w, n := range counts {
 		if n < 20 {
 			t.Errorf("worker %d: only %d creations answered", w, n)
 		}
@@ -373,7 +412,7 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 		if strings.Contains(p.Logs(), "restart count drift") {
 			t.Errorf("plugin %d: the tracked count differed from the kubelet's:\n%s", i, grepLines(p.Logs(), "count drift"))
 		}
-		if i > 0 && !strings.Contains(p.Logs(), "restartCountSource=kubelet") {
+		if i > 0 && !p.logSays("restartCountSource=kubelet", 1) {
 			t.Errorf("plugin %d answered nothing", i)
 		}
 	}

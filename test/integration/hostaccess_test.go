@@ -50,20 +50,16 @@ func (r *runtime) startHostile(h *hostilePlugin, name, idx string) {
 	}
 	r.t.Cleanup(s.Stop)
 	pod := r.addPod("probe", "probe", "uid-probe-"+idx+"-"+name, nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for i := 0; ; i++ {
-		probe := "probe-" + strconv.Itoa(i)
+	probes := 0
+	if !eventually(5*time.Second, func() bool {
+		probe := "probe-" + strconv.Itoa(probes)
+		probes++
 		r.create(pod, probe, nil)
 		h.mu.Lock()
-		ok := h.seen[probe]
-		h.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("plugin %s-%s was not called within 5s", idx, name)
-		}
-		time.Sleep(20 * time.Millisecond)
+		defer h.mu.Unlock()
+		return h.seen[probe]
+	}) {
+		r.t.Fatalf("plugin %s-%s was not called within 5s (%d probes)", idx, name, probes)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ func TestReconnectsAfterRuntimeRestart(t *testing.T) {
 	if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != "1" {
 		t.Fatalf("after runtime restart: restart-count = %q, want 1", got)
 	}
-	if !strings.Contains(p.Logs(), "reconnecting") {
+	if !p.logSays("reconnecting", 1) {
 		t.Errorf("no reconnect logged:\n%s", p.Logs())
 	}
 }

@@ -56,20 +56,19 @@ func (r *runtime) startFlaky(how string) *flakyPlugin {
 	}
 	r.t.Cleanup(s.Stop)
 	pod := r.addPod("probe", "probe", "uid-probe-flaky", nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, adj, err := r.create(pod, "probe", nil)
-		if err == nil {
-			r.remove(pod, c)
-			if adj.GetAnnotations()[flakySeen] != "" {
-				return f
-			}
+	var adj *api.ContainerAdjustment
+	if !eventually(5*time.Second, func() bool {
+		var c *api.Container
+		c, adj, err = r.create(pod, "probe", nil)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the flaky plugin did not register: %v %v", adj, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		r.remove(pod, c)
+		return adj.GetAnnotations()[flakySeen] != ""
+	}) {
+		r.t.Fatalf("the flaky plugin did not register: %v %v", adj, err)
 	}
+	return f
 }
 
 // TestCreationFailingAfterSpecguard: a creation that fails after specguard
