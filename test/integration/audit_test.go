@@ -16,6 +16,7 @@ import (
 // containers were annotated and logged for them). What enforce would
 // change of the container's own is a finding and is reported.
 func TestSamplePolicyInAudit(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile("../../deploy/policy.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 // failurePolicy are tested in plugin/deadline_test.go, where the engine
 // can be slowed down.)
 func TestFailClosedThroughNRI(t *testing.T) {
+	// Not parallel: the runtime must notice the crash within 5 s.
 	r := newRuntimeWith(t, adaptation.WithDefaultValidator(&validator.DefaultValidatorConfig{
 		Enable: true, RequiredPlugins: []string{"specguard"},
 	}))
@@ -97,6 +98,7 @@ func bigContainer(env, binds int) func(*api.Container) {
 // a deadline of 150ms under failurePolicy: ignore, with a refusal that
 // quotes the first findings and counts the rest, not admitted unchecked.
 func TestLargeRequestsAreRefusedNotAdmitted(t *testing.T) {
+	// Not parallel: the decisions must beat a 150ms deadline.
 	r := newRuntime(t)
 	pod := r.addPod("big-0", "team-a", "uid-big", nil)
 	p := r.startPlugin("--config", writePolicy(t, r.dir, bigPolicy), "--deadline", "150ms")

@@ -21,8 +21,12 @@ import (
 // restart-count mode. Restart counts must go up by one on every adjusted
 // attempt: none lost, none repeated.
 func TestChurnThroughRestartsAndDrops(t *testing.T) {
+	t.Parallel()
 	for name, args := range map[string][]string{"default": nil, "exact": {"--exact-restart-counts"}} {
-		t.Run(name, func(t *testing.T) { churnThroughRestartsAndDrops(t, args) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			churnThroughRestartsAndDrops(t, args)
+		})
 	}
 }
 
@@ -99,6 +103,7 @@ func churnThroughRestartsAndDrops(t *testing.T, args []string) {
 // keeps answering with the last good policy, and the log says why a
 // reload was refused; a good file put back takes effect.
 func TestPolicyFileFaults(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	addr := freeAddr(t)
 	doc := func(v string) string {
@@ -211,6 +216,7 @@ func TestPolicyFileFaults(t *testing.T) {
 // answers in bounded time, and a plugin starts on it. The bounds are
 // generous (a busy CI box under -race), there to catch a hang or a blow-up.
 func TestTenThousandRulePolicy(t *testing.T) {
+	// Not parallel: it bounds the first request at 2 s and times the reload and a registration.
 	var b strings.Builder
 	b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
 	for i := 0; i < 10000; i++ {
@@ -266,6 +272,7 @@ func grepLines(s, sub string) string {
 // annotation quoted by an audit rule failed every creation in the pod with
 // "ttrpc: error marshaling payload: string field contains invalid UTF-8").
 func TestHostileAnnotationsThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, `  rules:
   - name: watch
@@ -311,6 +318,7 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 // each kill, never differs from it (no drift logged): none lost, none
 // repeated.
 func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	plugins := []*plugin{r.startPlugin()}
 	const workers = 4

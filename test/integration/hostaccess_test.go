@@ -165,6 +165,7 @@ const hostAccessPolicy = `  validation:
 // sees the change on the container and refuses it, naming the rule, the
 // field and the value; what the runtime and harmless plugins do passes.
 func TestHostAccessBeforeSpecguard(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	early := &hostilePlugin{prefix: "early-", changes: map[string]func(*api.ContainerAdjustment){}}
 	for _, h := range hostileChanges {
@@ -228,6 +229,7 @@ func TestHostAccessBeforeSpecguard(t *testing.T) {
 // and refuses it, naming the plugin, what it did and the field; a trusted
 // plugin's changes and harmless ones pass.
 func TestHostAccessAfterSpecguard(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin("--config", writePolicy(t, r.dir, hostAccessPolicy))
 	late := &hostilePlugin{prefix: "late-", changes: map[string]func(*api.ContainerAdjustment){}}
@@ -306,6 +308,7 @@ func TestHostAccessAfterSpecguard(t *testing.T) {
 // NRI records no owner for linux.resources.devices: with two untrusted
 // plugins consulted, the validator names both as the candidates.
 func TestHostAccessDeviceRuleOwnerUnknown(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	early := &hostilePlugin{prefix: "early-", changes: map[string]func(*api.ContainerAdjustment){"disks": deviceRule("b", 8, -1, "rwm")}}
 	r.startHostile(early, "early", "10")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestReconnectsAfterRuntimeRestart(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
@@ -35,6 +36,7 @@ func TestReconnectsAfterRuntimeRestart(t *testing.T) {
 }
 
 func TestSignalsExitZero(t *testing.T) {
+	// Not parallel: the exit after each signal is bounded at 5 s.
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		r := newRuntime(t)
 		p := r.startPlugin()
@@ -51,6 +53,7 @@ func TestSignalsExitZero(t *testing.T) {
 }
 
 func TestPolicyEnvAndHotReload(t *testing.T) {
+	// Not parallel: it signals the plugin (SIGHUP), as the signal tests do, and bounds the reloads.
 	r := newRuntime(t)
 	path := writePolicy(t, r.dir, `  rules:
   - name: downward
@@ -116,6 +119,7 @@ func has(_ string, ok bool) bool { return ok }
 // socket, name and index in the environment, the policy from the plugin's
 // configuration file.
 func TestLaunchedByRuntime(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "nri-")
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ const loadPolicy = `  rules:
 // tracker's size, which must equal the live containers at every
 // checkpoint. Figures go to the log for docs/reliability.md.
 func TestLoadWithChurnStaysFlat(t *testing.T) {
+	// Not parallel: it counts this process's goroutines and measures the plugin's RSS.
 	if testing.Short() {
 		t.Skip("load test")
 	}

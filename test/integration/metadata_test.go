@@ -10,6 +10,7 @@ import (
 )
 
 func TestMetadataOnEveryContainer(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", map[string]string{"io.kubernetes.cri.sandbox-log-directory": "/var/log/pods/shop_web-0_uid-1"})
@@ -57,6 +58,7 @@ func TestMetadataOnEveryContainer(t *testing.T) {
 // carry the sandbox's identity and the rules that apply are the
 // sandbox's namespace's.
 func TestIdentityModes(t *testing.T) {
+	t.Parallel()
 	spoof := func(c *api.Container) {
 		c.Labels["io.kubernetes.pod.name"] = "fake-pod-name"
 		c.Labels["io.kubernetes.pod.namespace"] = "team-fake"
@@ -77,6 +79,7 @@ func TestIdentityModes(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := newRuntime(t)
 			var args []string
 			switch c.policy {
@@ -126,6 +129,7 @@ func TestIdentityModes(t *testing.T) {
 // TestIdentityRulesFollowTheSandbox: a rule for the namespace the labels
 // claim does not apply; the sandbox's does, with the sandbox's values.
 func TestIdentityRulesFollowTheSandbox(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, `  metadata: {identityCheck: audit}
   rules:
@@ -156,6 +160,7 @@ func TestIdentityRulesFollowTheSandbox(t *testing.T) {
 }
 
 func TestRestartCountsContinueAcrossPluginRestart(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
@@ -195,6 +200,7 @@ func TestRestartCountsContinueAcrossPluginRestart(t *testing.T) {
 }
 
 func TestKubeletCountWinsAndDriftIsLogged(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
@@ -214,6 +220,7 @@ func TestKubeletCountWinsAndDriftIsLogged(t *testing.T) {
 }
 
 func TestLogDirectoryFallback(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	logs := t.TempDir()
 	policy := writePolicy(t, r.dir, "  node: {podLogsDir: "+logs+"}\n")

@@ -63,6 +63,7 @@ func webPod(r *runtime, ns, uid string, ann map[string]string) *api.PodSandbox {
 }
 
 func TestPolicyThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy))
 
@@ -220,6 +221,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestMetricsAndReadiness(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	addr := freeAddr(t)
 	p := r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy), "--metrics-addr", addr)
@@ -267,6 +269,7 @@ func changedResources(adj *api.ContainerAdjustment) bool {
 }
 
 func TestAuditTrailFile(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	trail := filepath.Join(r.dir, "audit.jsonl")
 	r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy), "--audit-log", trail)

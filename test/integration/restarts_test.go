@@ -83,6 +83,7 @@ func (r *runtime) startFlaky(how string) *flakyPlugin {
 // tracked count agrees with it throughout: no drift reported. The
 // tracked-containers gauge follows the containers that exist.
 func TestCreationFailingAfterSpecguard(t *testing.T) {
+	t.Parallel()
 	causes := map[string]struct {
 		how, spec, wantErr string
 	}{
@@ -98,6 +99,7 @@ func TestCreationFailingAfterSpecguard(t *testing.T) {
 					name += ", kubelet numbers attempts"
 				}
 				t.Run(name, func(t *testing.T) {
+					t.Parallel()
 					r := newRuntime(t)
 					flaky := r.startFlaky(c.how)
 					addr := freeAddr(t)

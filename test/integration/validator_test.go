@@ -77,6 +77,7 @@ const validatorPolicy = `  validation:
 // the validation section, naming the plugin and the field; trusted
 // plugins and specguard's own changes pass.
 func TestValidatorThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	hasHook := func(adj *api.ContainerAdjustment) bool { return len(adj.GetHooks().GetPrestart()) > 0 }
 	r.startOther("hooker", "10", addHook, hasHook)
@@ -124,6 +125,7 @@ func TestValidatorThroughNRI(t *testing.T) {
 // container through; without a validation section specguard is not a
 // validator at all.
 func TestValidatorAuditAndAbsent(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		spec, wantLog string
 	}{
@@ -131,6 +133,7 @@ func TestValidatorAuditAndAbsent(t *testing.T) {
 		"no validation section": {"  mode: enforce\n", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := newRuntime(t)
 			r.startOther("hooker", "10", addHook, func(adj *api.ContainerAdjustment) bool { return len(adj.GetHooks().GetPrestart()) > 0 })
 			p := r.startPlugin("--config", writePolicy(t, r.dir, tc.spec))
