@@ -22,6 +22,7 @@ import (
 // answers at once, the plugin reconnects by itself, and no count is
 // repeated. The tracker follows the live containers throughout.
 func TestConnectionDroppedMidRequest(t *testing.T) {
+	// Not parallel: each creation across a drop is bounded at 1 s.
 	for name, tc := range map[string]struct {
 		reply   int  // which of the plugin's next messages is lost: 1 CreateContainer's reply, 2 PostCreateContainer's
 		kubelet bool // the container carries the kubelet's io.kubernetes.container.restartCount

@@ -193,6 +193,7 @@ func efContainer(pod *api.PodSandbox) func(*api.Container) {
 // named, or allowed where the policy says so; and a trusted plugin's
 // change to a bounded field passes.
 func TestEveryAdjustableField(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	late := &hostilePlugin{prefix: "late-", changes: map[string]func(*api.ContainerAdjustment){}}
 	for _, c := range fieldCases {
@@ -253,6 +254,7 @@ func TestEveryAdjustableField(t *testing.T) {
 // before every plugin, must not take it for a change of specguard's; past
 // the bounds it is specguard's own clamp that NRI refuses as a conflict.
 func TestEarlierPluginWithinBounds(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	early := &hostilePlugin{prefix: "early-", changes: map[string]func(*api.ContainerAdjustment){
 		"memory": func(a *api.ContainerAdjustment) { a.SetLinuxMemoryLimit(1 << 30) },
@@ -307,6 +309,7 @@ func adjustableFields() []string {
 // A field NRI adds to ContainerAdjustment cannot go untested or
 // undocumented: each has a case above and a row in docs/security.md.
 func TestEveryAdjustableFieldIsCovered(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "security.md"))
 	if err != nil {
 		t.Fatal(err)

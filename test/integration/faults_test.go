@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,12 @@ import (
 // restart-count mode. Restart counts must go up by one on every adjusted
 // attempt: none lost, none repeated.
 func TestChurnThroughRestartsAndDrops(t *testing.T) {
+	t.Parallel()
 	for name, args := range map[string][]string{"default": nil, "exact": {"--exact-restart-counts"}} {
-		t.Run(name, func(t *testing.T) { churnThroughRestartsAndDrops(t, args) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			churnThroughRestartsAndDrops(t, args)
+		})
 	}
 }
 
@@ -98,6 +103,7 @@ func churnThroughRestartsAndDrops(t *testing.T, args []string) {
 // keeps answering with the last good policy, and the log says why a
 // reload was refused; a good file put back takes effect.
 func TestPolicyFileFaults(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	addr := freeAddr(t)
 	doc := func(v string) string {
@@ -124,11 +130,18 @@ func TestPolicyFileFaults(t *testing.T) {
 		v, _ := envValue(adj, "VERSION")
 		return v
 	}
+	const failures, successes = `specguard_policy_reloads_total{result="failure"}`, `specguard_policy_reloads_total{result="success"}`
+	// refused waits for one more refusal; each is counted, then logged
+	// once (run.go), so the log's n-th refusal is this one.
 	refused := func(why string) {
 		t.Helper()
-		n := strings.Count(p.Logs(), "policy reload refused")
-		waitLogCount(t, p, "policy reload refused", n+1)
-		last := p.Logs()[strings.LastIndex(p.Logs(), "policy reload refused"):]
+		n := metric(t, addr, failures) + 1
+		waitMetric(t, p, failures, n, 10*time.Second)
+		if !p.logSays("policy reload refused", int(n)) {
+			t.Fatalf("%v refusals counted, fewer logged:\n%s", n, p.Logs())
+		}
+		logs := p.Logs()
+		last := logs[strings.LastIndex(logs, "policy reload refused"):]
 		if !strings.Contains(last, why) {
 			t.Errorf("the log does not say %q:\n%s", why, last)
 		}
@@ -164,12 +177,15 @@ func TestPolicyFileFaults(t *testing.T) {
 		{"emptied", func() { os.WriteFile(path, nil, 0o644) }, "policy.yaml", "3"},
 	}
 	for _, s := range steps {
-		reloaded := strings.Count(p.Logs(), "policy reloaded")
+		reloaded := metric(t, addr, successes)
 		s.do()
 		if s.why != "" {
 			refused(s.why)
 		} else {
-			waitLogCount(t, p, "policy reloaded", reloaded+1)
+			waitMetric(t, p, successes, reloaded+1, 10*time.Second)
+			if !p.logSays("policy reloaded", int(reloaded)+1) {
+				t.Errorf("%s: the reload is not logged:\n%s", s.name, p.Logs())
+			}
 		}
 		if v := version(); v != s.want {
 			t.Fatalf("%s: VERSION = %q, want %q\n%s", s.name, v, s.want, p.Logs())
@@ -200,6 +216,7 @@ func TestPolicyFileFaults(t *testing.T) {
 // answers in bounded time, and a plugin starts on it. The bounds are
 // generous (a busy CI box under -race), there to catch a hang or a blow-up.
 func TestTenThousandRulePolicy(t *testing.T) {
+	// Not parallel: it bounds the first request at 2 s and times the reload and a registration.
 	var b strings.Builder
 	b.WriteString("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n")
 	for i := 0; i < 10000; i++ {
@@ -214,13 +231,11 @@ func TestTenThousandRulePolicy(t *testing.T) {
 	os.WriteFile(path+".tmp", []byte(b.String()), 0o644)
 	start := time.Now()
 	os.Rename(path+".tmp", path)
-	for !strings.Contains(p.Logs(), "policy reloaded") {
-		if time.Since(start) > time.Minute {
-			t.Fatalf("a 10,000-rule policy not reloaded after a minute:\n%s", p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMetric(t, p, `specguard_policy_reloads_total{result="success"}`, 1, time.Minute)
 	reload := time.Since(start)
+	if !p.logSays("policy reloaded", 1) {
+		t.Errorf("the reload is not logged:\n%s", p.Logs())
+	}
 	start = time.Now()
 	_, adj, err := r.create(pod, "app", nil)
 	first := time.Since(start)
@@ -241,17 +256,6 @@ func TestTenThousandRulePolicy(t *testing.T) {
 	}
 }
 
-func waitLogCount(t *testing.T, p *plugin, s string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(p.Logs(), s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q %d times:\n%s", s, n, p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func grepLines(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -268,6 +272,7 @@ func grepLines(s, sub string) string {
 // annotation quoted by an audit rule failed every creation in the pod with
 // "ttrpc: error marshaling payload: string field contains invalid UTF-8").
 func TestHostileAnnotationsThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, `  rules:
   - name: watch
@@ -301,8 +306,10 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 }
 
 // TestPluginKilledDuringConcurrentChurn kills specguard three times while
-// four workers restart their containers as fast as they can, until a while
-// after the last restart. Each worker
+// four workers restart their containers as fast as they can. Each plugin
+// answers every worker 20 times before it is killed, and each outage
+// lasts until a creation has gone ahead without specguard or failed; the
+// workers stop once the last plugin has answered each of them. Each worker
 // plays the kubelet: it numbers its attempts and writes the number in
 // io.kubernetes.container.restartCount, as the kubelet does. Creations
 // during an outage go ahead without specguard (the runtime's fail-open
@@ -311,13 +318,15 @@ func TestHostileAnnotationsThroughNRI(t *testing.T) {
 // each kill, never differs from it (no drift logged): none lost, none
 // repeated.
 func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	plugins := []*plugin{r.startPlugin()}
 	const workers = 4
-	stop := make(chan struct{}) // closed a while after the last restart
+	stop := make(chan struct{}) // closed by halt
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
-	answered := make([]int, workers)
+	answered := make([]atomic.Int32, workers)
+	var unanswered atomic.Int32 // creations that went ahead without specguard or failed
 	for w := 0; w < workers; w++ {
 		pod := r.addPod("churn-"+strconv.Itoa(w), "shop", "uid-kill-"+strconv.Itoa(w), nil)
 		wg.Add(1)
@@ -335,6 +344,7 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 					c.Annotations["io.kubernetes.container.restartCount"] = strconv.Itoa(created)
 				})
 				if err != nil {
+					unanswered.Add(1)
 					continue // refused mid-kill: the kubelet retries with the same number
 				}
 				if v, ok := adj.GetAnnotations()["specguard.io/restart-count"]; ok {
@@ -342,7 +352,9 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 						errs <- fmt.Errorf("worker %d attempt %d: restart count %s, the kubelet's is %d", w, i, v, created)
 						return
 					}
-					answered[w]++
+					answered[w].Add(1)
+				} else {
+					unanswered.Add(1)
 				}
 				created++
 				if prev != nil {
@@ -353,21 +365,53 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 			}
 		}(w)
 	}
+	// The workers stop before the runtime does, however the test ends.
+	var halted sync.Once
+	halt := func() { halted.Do(func() { close(stop); wg.Wait() }) }
+	t.Cleanup(halt)
+	// answeredEach waits until the plugin running now has answered every
+	// worker 20 more times, or a worker has failed.
+	answeredEach := func(when string) {
+		t.Helper()
+		var from, now [workers]int32
+		for w := range answered {
+			from[w] = answered[w].Load()
+		}
+		if !eventually(10*time.Second, func() bool {
+			for w := range answered {
+				if now[w] = answered[w].Load(); now[w] < from[w]+20 {
+					return len(errs) > 0
+				}
+			}
+			return true
+		}) {
+			t.Fatalf("%s: answered per worker %v, want 20 more than %v within 10s", when, now, from)
+		}
+		if len(errs) > 0 {
+			t.Fatal(<-errs)
+		}
+	}
 	for k := 0; k < 3; k++ {
-		time.Sleep(100 * time.Millisecond)
+		answeredEach("before kill " + strconv.Itoa(k+1))
 		plugins[len(plugins)-1].kill()
-		time.Sleep(20 * time.Millisecond)
+		before := unanswered.Load()
+		if !eventually(10*time.Second, func() bool { return unanswered.Load() > before || len(errs) > 0 }) {
+			t.Fatalf("kill %d: every creation still answered by specguard after 10s", k+1)
+		}
 		plugins = append(plugins, r.startPlugin())
 	}
-	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	answeredEach("after the last restart")
+	halt()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	t.Logf("answered by specguard per worker: %v", answered)
-	for w, n := range answered {
+	counts := make([]int32, workers)
+	for w := range answered {
+		counts[w] = answered[w].Load()
+	}
+	t.Logf("answered by specguard per worker: %v", counts)
+	for w, n := range counts {
 		if n < 20 {
 			t.Errorf("worker %d: only %d creations answered", w, n)
 		}
@@ -376,7 +420,7 @@ func TestPluginKilledDuringConcurrentChurn(t *testing.T) {
 		if strings.Contains(p.Logs(), "restart count drift") {
 			t.Errorf("plugin %d: the tracked count differed from the kubelet's:\n%s", i, grepLines(p.Logs(), "count drift"))
 		}
-		if i > 0 && !strings.Contains(p.Logs(), "restartCountSource=kubelet") {
+		if i > 0 && !p.logSays("restartCountSource=kubelet", 1) {
 			t.Errorf("plugin %d answered nothing", i)
 		}
 	}

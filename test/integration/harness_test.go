@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -304,26 +305,26 @@ func (p *plugin) read(rd io.Reader) {
 // BlockPluginSync does) returns only once specguard receives requests.
 func (p *plugin) waitRegistered() {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if n := p.syncsAnswered(); n > p.syncs && p.ready() {
-			p.syncs = n
-			p.r.mu.Lock()
-			nri := p.r.nri
-			p.r.mu.Unlock()
-			nri.BlockPluginSync().Unblock()
-			return
-		}
+	var syncs int
+	var ready bool
+	registered := eventually(10*time.Second, func() bool {
 		select {
 		case <-p.done:
 			p.t.Fatalf("specguard exited before registering:\n%s", p.Logs())
 		default:
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("specguard did not register in 10s:\n%s", p.Logs())
-		}
-		time.Sleep(10 * time.Millisecond) // the next look at its metrics
+		syncs, ready = p.syncsAnswered(), p.ready()
+		return syncs > p.syncs && ready
+	})
+	if !registered {
+		p.t.Fatalf("specguard did not register in 10s (Synchronize answered %d times, %d at the last registration; ready %v):\n%s",
+			syncs, p.syncs, ready, p.Logs())
 	}
+	p.syncs = syncs
+	p.r.mu.Lock()
+	nri := p.r.nri
+	p.r.mu.Unlock()
+	nri.BlockPluginSync().Unblock()
 }
 
 // ready reports whether specguard's /readyz answers 200.
@@ -339,29 +340,77 @@ func (p *plugin) ready() bool {
 // syncsAnswered reads specguard_requests_total{event="Synchronize"} from
 // its metrics; 0 while they are not served yet.
 func (p *plugin) syncsAnswered() int {
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	n, err := sample(p.metrics, `specguard_requests_total{event="Synchronize",result="ok"}`)
 	if err != nil {
 		return 0
+	}
+	return int(n)
+}
+
+// sample reads one series from the /metrics served at addr, the series
+// spelled as the text format writes it (labels sorted, values quoted).
+func sample(addr, series string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	const sample = `specguard_requests_total{event="Synchronize",result="ok"} `
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, sample); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", series, err)
+			}
+			return n, nil
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("no %s in /metrics", series)
+}
+
+// waitMetric waits until series on specguard's /metrics reads at least
+// want: how a test knows that a reload or a drift has happened.
+func waitMetric(t *testing.T, p *plugin, series string, want float64, timeout time.Duration) {
+	t.Helper()
+	var got float64
+	var err error
+	if !eventually(timeout, func() bool {
+		got, err = sample(p.metrics, series)
+		return err == nil && got >= want
+	}) {
+		t.Fatalf("%s = %v (error %v) after %v, want at least %v:\n%s", series, got, err, timeout, want, p.Logs())
+	}
+}
+
+// eventually polls cond every 10 ms until it holds, and reports whether
+// it did within timeout. Callers fail the test with what cond last saw.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 func (p *plugin) Logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logs.String()
+}
+
+// logSays reports whether specguard's log says s at least n times, giving
+// it up to 5 s to get there: the line may be written after the state a
+// test waited on (a reload is counted in the metrics before it is logged,
+// a decision is logged after the reply), and it reaches the test through
+// a pipe. It asserts what specguard logs; tests wait on state, not on it.
+func (p *plugin) logSays(s string, n int) bool {
+	return eventually(5*time.Second, func() bool { return strings.Count(p.Logs(), s) >= n })
 }
 
 func (p *plugin) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
@@ -372,12 +421,14 @@ func (p *plugin) kill() {
 		return
 	}
 	p.cmd.Process.Kill()
+	<-p.done // Wait closes the pipe: read the log to its end first
 	p.cmd.Wait()
 }
 
 // stop sends SIGTERM and returns the exit code.
 func (p *plugin) stop() int {
 	p.signal(syscall.SIGTERM)
+	<-p.done
 	err := p.cmd.Wait()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -386,6 +437,34 @@ func (p *plugin) stop() int {
 		p.t.Fatalf("wait: %v", err)
 	}
 	return 0
+}
+
+// handedOut holds the ports freeAddr has returned. The kernel may give
+// a port freed by closing its listener to the next listener on :0, and a
+// parallel test may ask before the plugin given it has bound it.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freeAddr returns a loopback address for a plugin's metrics whose port
+// no listener held a moment ago and no other test has been given.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().(*net.TCPAddr)
+		l.Close()
+		if !handedOut.ports[addr.Port] {
+			handedOut.ports[addr.Port] = true
+			return addr.String()
+		}
+	}
 }
 
 func writePolicy(t *testing.T, dir, body string) string {

@@ -50,20 +50,16 @@ func (r *runtime) startHostile(h *hostilePlugin, name, idx string) {
 	}
 	r.t.Cleanup(s.Stop)
 	pod := r.addPod("probe", "probe", "uid-probe-"+idx+"-"+name, nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for i := 0; ; i++ {
-		probe := "probe-" + strconv.Itoa(i)
+	probes := 0
+	if !eventually(5*time.Second, func() bool {
+		probe := "probe-" + strconv.Itoa(probes)
+		probes++
 		r.create(pod, probe, nil)
 		h.mu.Lock()
-		ok := h.seen[probe]
-		h.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("plugin %s-%s was not called within 5s", idx, name)
-		}
-		time.Sleep(20 * time.Millisecond)
+		defer h.mu.Unlock()
+		return h.seen[probe]
+	}) {
+		r.t.Fatalf("plugin %s-%s was not called within 5s (%d probes)", idx, name, probes)
 	}
 }
 
@@ -169,6 +165,7 @@ const hostAccessPolicy = `  validation:
 // sees the change on the container and refuses it, naming the rule, the
 // field and the value; what the runtime and harmless plugins do passes.
 func TestHostAccessBeforeSpecguard(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	early := &hostilePlugin{prefix: "early-", changes: map[string]func(*api.ContainerAdjustment){}}
 	for _, h := range hostileChanges {
@@ -232,6 +229,7 @@ func TestHostAccessBeforeSpecguard(t *testing.T) {
 // and refuses it, naming the plugin, what it did and the field; a trusted
 // plugin's changes and harmless ones pass.
 func TestHostAccessAfterSpecguard(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin("--config", writePolicy(t, r.dir, hostAccessPolicy))
 	late := &hostilePlugin{prefix: "late-", changes: map[string]func(*api.ContainerAdjustment){}}
@@ -310,6 +308,7 @@ func TestHostAccessAfterSpecguard(t *testing.T) {
 // NRI records no owner for linux.resources.devices: with two untrusted
 // plugins consulted, the validator names both as the candidates.
 func TestHostAccessDeviceRuleOwnerUnknown(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	early := &hostilePlugin{prefix: "early-", changes: map[string]func(*api.ContainerAdjustment){"disks": deviceRule("b", 8, -1, "rwm")}}
 	r.startHostile(early, "early", "10")

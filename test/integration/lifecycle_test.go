@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 )
 
 func TestReconnectsAfterRuntimeRestart(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
@@ -30,12 +30,13 @@ func TestReconnectsAfterRuntimeRestart(t *testing.T) {
 	if got := adj.GetAnnotations()["specguard.io/restart-count"]; got != "1" {
 		t.Fatalf("after runtime restart: restart-count = %q, want 1", got)
 	}
-	if !strings.Contains(p.Logs(), "reconnecting") {
+	if !p.logSays("reconnecting", 1) {
 		t.Errorf("no reconnect logged:\n%s", p.Logs())
 	}
 }
 
 func TestSignalsExitZero(t *testing.T) {
+	// Not parallel: the exit after each signal is bounded at 5 s.
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		r := newRuntime(t)
 		p := r.startPlugin()
@@ -52,6 +53,7 @@ func TestSignalsExitZero(t *testing.T) {
 }
 
 func TestPolicyEnvAndHotReload(t *testing.T) {
+	// Not parallel: it signals the plugin (SIGHUP), as the signal tests do, and bounds the reloads.
 	r := newRuntime(t)
 	path := writePolicy(t, r.dir, `  rules:
   - name: downward
@@ -76,11 +78,12 @@ func TestPolicyEnvAndHotReload(t *testing.T) {
 	}
 
 	// An invalid policy is refused and the last good one stays.
+	const failures, successes = `specguard_policy_reloads_total{result="failure"}`, `specguard_policy_reloads_total{result="success"}`
 	if err := os.WriteFile(path, []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: bad\n    resources: {memory: {limit: {max: lots}}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, p, "policy reload refused")
-	if !strings.Contains(p.Logs(), "policy.yaml:6: spec.rules[0].resources.memory.limit.max") {
+	waitMetric(t, p, failures, 1, 10*time.Second)
+	if !p.logSays("policy.yaml:6: spec.rules[0].resources.memory.limit.max", 1) {
 		t.Errorf("reload error does not name file, line and field:\n%s", p.Logs())
 	}
 	if _, adj, _ := r.create(pod, "app", nil); !has(envValue(adj, "RESTART_COUNT")) {
@@ -89,46 +92,34 @@ func TestPolicyEnvAndHotReload(t *testing.T) {
 
 	// A valid one, replaced atomically, takes effect.
 	tmp := path + ".tmp"
+	reloads := metric(t, p.metrics, successes)
 	os.WriteFile(tmp, []byte("apiVersion: specguard.io/v1alpha1\nkind: Policy\nspec:\n  rules:\n  - name: v2\n    env: [{name: VERSION, value: \"2\"}]\n"), 0o644)
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, p, "policy reloaded")
+	waitMetric(t, p, successes, reloads+1, 10*time.Second)
 	_, adj, _ = r.create(pod, "app", nil)
 	if v, _ := envValue(adj, "VERSION"); v != "2" || has(envValue(adj, "RESTART_COUNT")) {
 		t.Fatalf("new policy not in force: %v", adj.GetEnv())
 	}
 
 	// SIGHUP reloads on demand.
-	before := strings.Count(p.Logs(), "policy reloaded")
+	reloads = metric(t, p.metrics, successes)
 	p.signal(syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(p.Logs(), "policy reloaded") == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not reload:\n%s", p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitMetric(t, p, successes, reloads+1, 5*time.Second)
+	if !p.logSays("policy reloaded", 2) {
+		t.Errorf("the reloads are not logged:\n%s", p.Logs())
 	}
 }
 
 func has(_ string, ok bool) bool { return ok }
-
-func waitLog(t *testing.T, p *plugin, s string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.Logs(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q:\n%s", s, p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestLaunchedByRuntime has the runtime half start specguard from its
 // plugin directory, as containerd does: no arguments, a pre-connected
 // socket, name and index in the environment, the policy from the plugin's
 // configuration file.
 func TestLaunchedByRuntime(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "nri-")
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ const loadPolicy = `  rules:
 // tracker's size, which must equal the live containers at every
 // checkpoint. Figures go to the log for docs/reliability.md.
 func TestLoadWithChurnStaysFlat(t *testing.T) {
+	// Not parallel: it counts this process's goroutines and measures the plugin's RSS.
 	if testing.Short() {
 		t.Skip("load test")
 	}
@@ -200,21 +201,14 @@ type countingInt struct {
 func (c *countingInt) add(n int) { c.mu.Lock(); c.n += n; c.mu.Unlock() }
 func (c *countingInt) get() int  { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 
-// metric reads one unlabelled sample from /metrics.
+// metric reads one sample from /metrics.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
-	_, body := get(t, "http://"+addr+"/metrics")
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return f
-		}
+	v, err := sample(addr, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %s in /metrics", name)
-	return 0
+	return v
 }
 
 // vmRSS is the process's resident set in KiB.

@@ -10,6 +10,7 @@ import (
 )
 
 func TestMetadataOnEveryContainer(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", map[string]string{"io.kubernetes.cri.sandbox-log-directory": "/var/log/pods/shop_web-0_uid-1"})
@@ -57,6 +58,7 @@ func TestMetadataOnEveryContainer(t *testing.T) {
 // carry the sandbox's identity and the rules that apply are the
 // sandbox's namespace's.
 func TestIdentityModes(t *testing.T) {
+	t.Parallel()
 	spoof := func(c *api.Container) {
 		c.Labels["io.kubernetes.pod.name"] = "fake-pod-name"
 		c.Labels["io.kubernetes.pod.namespace"] = "team-fake"
@@ -77,6 +79,7 @@ func TestIdentityModes(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := newRuntime(t)
 			var args []string
 			switch c.policy {
@@ -116,8 +119,8 @@ func TestIdentityModes(t *testing.T) {
 			if c.reported != ok || (ok && !strings.Contains(v, `identity: container label io.kubernetes.pod.namespace="team-fake" contradicts its sandbox ("shop")`)) {
 				t.Errorf("specguard.io/violations = %q (present %v), want reported = %v", v, ok, c.reported)
 			}
-			if c.reported {
-				waitLog(t, p, "container adjusted with audit findings")
+			if c.reported && !p.logSays("container adjusted with audit findings", 1) {
+				t.Fatalf("the finding is not logged:\n%s", p.Logs())
 			}
 		})
 	}
@@ -126,6 +129,7 @@ func TestIdentityModes(t *testing.T) {
 // TestIdentityRulesFollowTheSandbox: a rule for the namespace the labels
 // claim does not apply; the sandbox's does, with the sandbox's values.
 func TestIdentityRulesFollowTheSandbox(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, `  metadata: {identityCheck: audit}
   rules:
@@ -156,6 +160,7 @@ func TestIdentityRulesFollowTheSandbox(t *testing.T) {
 }
 
 func TestRestartCountsContinueAcrossPluginRestart(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
@@ -195,6 +200,7 @@ func TestRestartCountsContinueAcrossPluginRestart(t *testing.T) {
 }
 
 func TestKubeletCountWinsAndDriftIsLogged(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin()
 	pod := r.addPod("web-0", "shop", "uid-1", nil)
@@ -207,16 +213,14 @@ func TestKubeletCountWinsAndDriftIsLogged(t *testing.T) {
 	if _, adj, _ := r.create(pod, "app", withKubelet("9")); adj.GetAnnotations()["specguard.io/restart-count"] != "9" {
 		t.Fatalf("kubelet count not used: %v", adj.GetAnnotations())
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for !strings.Contains(p.Logs(), "restart count drift") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no drift logged:\n%s", p.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitMetric(t, p, "specguard_restart_count_drift_total", 1, 2*time.Second)
+	if !p.logSays("restart count drift", 1) {
+		t.Fatalf("no drift logged:\n%s", p.Logs())
 	}
 }
 
 func TestLogDirectoryFallback(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	logs := t.TempDir()
 	policy := writePolicy(t, r.dir, "  node: {podLogsDir: "+logs+"}\n")

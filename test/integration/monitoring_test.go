@@ -15,6 +15,7 @@ import (
 // (dashboard.json) query is in a real scrape of the running binary, after
 // an adjusted and a refused container.
 func TestMonitoringUsesExportedMetrics(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	addr := freeAddr(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy), "--metrics-addr", addr)

@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,6 +63,7 @@ func webPod(r *runtime, ns, uid string, ann map[string]string) *api.PodSandbox {
 }
 
 func TestPolicyThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy))
 
@@ -209,15 +209,6 @@ func TestPolicyThroughNRI(t *testing.T) {
 	})
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -230,6 +221,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestMetricsAndReadiness(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	addr := freeAddr(t)
 	p := r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy), "--metrics-addr", addr)
@@ -256,16 +248,12 @@ func TestMetricsAndReadiness(t *testing.T) {
 	}
 	r.relay.close()
 	r.nri.Stop()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		code, body := get(t, "http://"+addr+"/readyz")
-		if code == 503 && strings.Contains(body, "not connected") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readyz = %d %q after the runtime went away\n%s", code, body, p.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var code int
+	if !eventually(5*time.Second, func() bool {
+		code, body = get(t, "http://"+addr+"/readyz")
+		return code == 503 && strings.Contains(body, "not connected")
+	}) {
+		t.Fatalf("readyz = %d %q after the runtime went away\n%s", code, body, p.Logs())
 	}
 	if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
 		t.Errorf("healthz = %d", code)
@@ -281,6 +269,7 @@ func changedResources(adj *api.ContainerAdjustment) bool {
 }
 
 func TestAuditTrailFile(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	trail := filepath.Join(r.dir, "audit.jsonl")
 	r.startPlugin("--config", writePolicy(t, r.dir, tenantPolicy), "--audit-log", trail)
@@ -289,10 +278,9 @@ func TestAuditTrailFile(t *testing.T) {
 	r.create(webPod(r, "team-strict", "u-t3", nil), "app", func(c *api.Container) { // refused
 		c.Linux.Resources.Memory.Limit = api.Int64(1 << 30)
 	})
+	// The records are written after the replies.
 	var recs []map[string]any
-	deadline := time.Now().Add(5 * time.Second)
-	for len(recs) < 2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	eventually(5*time.Second, func() bool {
 		data, _ := os.ReadFile(trail)
 		recs = recs[:0]
 		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
@@ -301,7 +289,8 @@ func TestAuditTrailFile(t *testing.T) {
 				recs = append(recs, m)
 			}
 		}
-	}
+		return len(recs) >= 2
+	})
 	if len(recs) != 2 {
 		t.Fatalf("audit trail has %d records, want 2 (adjusted and refused, not the quiet one): %v", len(recs), recs)
 	}

@@ -42,6 +42,7 @@ const racePolicy = `  rules:
 // code 66 on any race: neither may happen. This file builds only under
 // -race, which `make integration` uses.
 func TestBinaryUnderRaceDetector(t *testing.T) {
+	// Not parallel: a race-built plugin churned by four workers must still beat the runtime's 2 s request timeout.
 	if testing.Short() {
 		t.Skip("race run of the binary")
 	}

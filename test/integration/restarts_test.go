@@ -56,20 +56,19 @@ func (r *runtime) startFlaky(how string) *flakyPlugin {
 	}
 	r.t.Cleanup(s.Stop)
 	pod := r.addPod("probe", "probe", "uid-probe-flaky", nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, adj, err := r.create(pod, "probe", nil)
-		if err == nil {
-			r.remove(pod, c)
-			if adj.GetAnnotations()[flakySeen] != "" {
-				return f
-			}
+	var adj *api.ContainerAdjustment
+	if !eventually(5*time.Second, func() bool {
+		var c *api.Container
+		c, adj, err = r.create(pod, "probe", nil)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the flaky plugin did not register: %v %v", adj, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		r.remove(pod, c)
+		return adj.GetAnnotations()[flakySeen] != ""
+	}) {
+		r.t.Fatalf("the flaky plugin did not register: %v %v", adj, err)
 	}
+	return f
 }
 
 // TestCreationFailingAfterSpecguard: a creation that fails after specguard
@@ -84,6 +83,7 @@ func (r *runtime) startFlaky(how string) *flakyPlugin {
 // tracked count agrees with it throughout: no drift reported. The
 // tracked-containers gauge follows the containers that exist.
 func TestCreationFailingAfterSpecguard(t *testing.T) {
+	t.Parallel()
 	causes := map[string]struct {
 		how, spec, wantErr string
 	}{
@@ -99,6 +99,7 @@ func TestCreationFailingAfterSpecguard(t *testing.T) {
 					name += ", kubelet numbers attempts"
 				}
 				t.Run(name, func(t *testing.T) {
+					t.Parallel()
 					r := newRuntime(t)
 					flaky := r.startFlaky(c.how)
 					addr := freeAddr(t)

@@ -98,6 +98,7 @@ func unconfined(c *api.Container) {
 }
 
 func TestSecurityThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	p := r.startPlugin("--config", writePolicy(t, r.dir, securityPolicy))
 

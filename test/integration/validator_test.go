@@ -37,16 +37,12 @@ func (r *runtime) startOther(name, idx string, adjust func(*api.ContainerAdjustm
 	}
 	r.t.Cleanup(s.Stop)
 	pod := r.addPod("probe", "probe", "uid-probe-"+name, nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, adj, err := r.create(pod, "victim-probe", nil)
-		if err == nil && registered(adj) {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("plugin %s-%s did not register: %v %v", idx, name, adj, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var adj *api.ContainerAdjustment
+	if !eventually(5*time.Second, func() bool {
+		_, adj, err = r.create(pod, "victim-probe", nil)
+		return err == nil && registered(adj)
+	}) {
+		r.t.Fatalf("plugin %s-%s did not register: %v %v", idx, name, adj, err)
 	}
 }
 
@@ -81,6 +77,7 @@ const validatorPolicy = `  validation:
 // the validation section, naming the plugin and the field; trusted
 // plugins and specguard's own changes pass.
 func TestValidatorThroughNRI(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t)
 	hasHook := func(adj *api.ContainerAdjustment) bool { return len(adj.GetHooks().GetPrestart()) > 0 }
 	r.startOther("hooker", "10", addHook, hasHook)
@@ -109,7 +106,7 @@ func TestValidatorThroughNRI(t *testing.T) {
 			t.Errorf("refusal names %q, which is trusted or specguard's own", trusted)
 		}
 	}
-	if !strings.Contains(p.Logs(), "another plugin's adjustment breaks the validation policy") {
+	if !p.logSays("another plugin's adjustment breaks the validation policy", 1) {
 		t.Errorf("no log line for the refusal:\n%s", p.Logs())
 	}
 
@@ -128,6 +125,7 @@ func TestValidatorThroughNRI(t *testing.T) {
 // container through; without a validation section specguard is not a
 // validator at all.
 func TestValidatorAuditAndAbsent(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		spec, wantLog string
 	}{
@@ -135,6 +133,7 @@ func TestValidatorAuditAndAbsent(t *testing.T) {
 		"no validation section": {"  mode: enforce\n", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := newRuntime(t)
 			r.startOther("hooker", "10", addHook, func(adj *api.ContainerAdjustment) bool { return len(adj.GetHooks().GetPrestart()) > 0 })
 			p := r.startPlugin("--config", writePolicy(t, r.dir, tc.spec))
@@ -146,8 +145,9 @@ func TestValidatorAuditAndAbsent(t *testing.T) {
 			if len(adj.GetHooks().GetPrestart()) != 1 {
 				t.Errorf("hooks = %v", adj.GetHooks())
 			}
+			said := tc.wantLog != "" && p.logSays(tc.wantLog, 1)
 			logs := p.Logs()
-			if tc.wantLog != "" && (!strings.Contains(logs, tc.wantLog) || !strings.Contains(logs, "10-hooker")) {
+			if tc.wantLog != "" && (!said || !strings.Contains(logs, "10-hooker")) {
 				t.Errorf("logs lack %q naming 10-hooker:\n%s", tc.wantLog, logs)
 			}
 			if tc.wantLog == "" && strings.Contains(logs, "validation") {
