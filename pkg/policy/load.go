@@ -13,8 +13,8 @@ import (
 
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 
-	"github.com/specguard/specguard/pkg/fileerr"
 	"github.com/specguard/specguard/pkg/quantity"
+	"github.com/specguard/specguard/pkg/yamlfile"
 )
 
 // MaxDocumentSize bounds what Parse reads; a policy is a few kilobytes, a
@@ -25,10 +25,10 @@ const MaxDocumentSize = 16 << 20
 var ErrInvalid = errors.New("invalid policy")
 
 // FieldError is one problem at one place in the document.
-type FieldError = fileerr.Problem
+type FieldError = yamlfile.Problem
 
 // LoadError lists every problem found in one document; it wraps ErrInvalid.
-type LoadError = fileerr.Error
+type LoadError = yamlfile.Error
 
 // Load reads and compiles the policy file at path.
 func Load(path string) (*Policy, error) {

@@ -12,8 +12,8 @@ import (
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
-	"github.com/specguard/specguard/pkg/fileerr"
 	"github.com/specguard/specguard/pkg/quantity"
+	"github.com/specguard/specguard/pkg/yamlfile"
 )
 
 // MaxManifestSize bounds what DecodePod accepts; a pod is a few kilobytes.
@@ -23,11 +23,11 @@ const MaxManifestSize = 4 << 20
 var ErrInvalidManifest = errors.New("invalid pod manifest")
 
 // ManifestProblem is one problem at one place in a manifest.
-type ManifestProblem = fileerr.Problem
+type ManifestProblem = yamlfile.Problem
 
 // ManifestError lists the problems found in one manifest, each printed as
 // file:line: path: reason; it wraps ErrInvalidManifest.
-type ManifestError = fileerr.Error
+type ManifestError = yamlfile.Error
 
 // DecodePod reads a Pod manifest (YAML or JSON) strictly, as kubectl
 // --validate=strict would: unknown and duplicate fields are errors, each
