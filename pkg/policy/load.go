@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/specguard/specguard/pkg/quantity"
 	"github.com/specguard/specguard/pkg/yamlfile"
@@ -89,14 +89,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return fail(FieldError{Reason: "document is empty"})
 	}
-	var root yamlv3.Node
-	if err := yamlv3.Unmarshal(data, &root); err != nil {
-		return fail(FieldError{Line: yamlErrorLine(err), Reason: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+	top, bad := yamlfile.Parse(data)
+	if bad != nil {
+		return fail(*bad)
 	}
-	lines := map[string]int{}
+	lines := yamlfile.Lines{}
 	var errs []FieldError
-	if len(root.Content) == 1 {
-		walkNode(root.Content[0], reflect.TypeOf(Document{}), "", lines, &errs)
+	if top != nil {
+		walkNode(top, reflect.TypeOf(Document{}), "", lines, &errs)
 	}
 	if len(errs) > 0 {
 		return fail(errs...)
@@ -104,8 +104,8 @@ func Parse(name string, data []byte) (*Policy, error) {
 
 	// Decode through the YAML 1.2 tree, not YAML 1.1: "off" and "y" stay strings.
 	var generic any
-	if len(root.Content) == 1 {
-		if err := root.Content[0].Decode(&generic); err != nil {
+	if top != nil {
+		if err := top.Decode(&generic); err != nil {
 			return fail(FieldError{Reason: "not valid YAML: " + err.Error()})
 		}
 	}
@@ -126,46 +126,16 @@ func Parse(name string, data []byte) (*Policy, error) {
 	p, ferrs := compile(&doc)
 	if len(ferrs) > 0 {
 		for i := range ferrs {
-			ferrs[i].Line = lineOf(lines, ferrs[i].Path)
+			ferrs[i].Line = lines.LineOf(ferrs[i].Path)
 		}
 		return fail(ferrs...)
 	}
 	p.Warnings = warnings(&doc)
 	for i := range p.Warnings {
-		p.Warnings[i].Line = lineOf(lines, p.Warnings[i].Path)
+		p.Warnings[i].Line = lines.LineOf(p.Warnings[i].Path)
 	}
 	p.Source = name
 	return p, nil
-}
-
-// lineOf finds the line of path or of its nearest parent.
-func lineOf(lines map[string]int, path string) int {
-	for path != "" {
-		if l, ok := lines[path]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return 0
-}
-
-func yamlErrorLine(err error) int {
-	s := err.Error()
-	i := strings.Index(s, "line ")
-	if i < 0 {
-		return 0
-	}
-	s = s[i+5:]
-	j := 0
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
-	}
-	n, _ := strconv.Atoi(s[:j])
-	return n
 }
 
 var valueType = reflect.TypeOf(Value(""))
@@ -176,18 +146,18 @@ var deviceSpecType = reflect.TypeOf(Device{})
 // walkNode checks the YAML tree against the Go type: unknown and duplicate
 // fields and wrong shapes, all of them with their lines. It also records
 // the line of every path for later messages.
-func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int, errs *[]FieldError) {
+func walkNode(n *yaml.Node, t reflect.Type, path string, lines yamlfile.Lines, errs *[]FieldError) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yamlv3.AliasNode {
+	if n.Kind == yaml.AliasNode {
 		*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: "YAML aliases are not allowed"})
 		return
 	}
 	if path != "" {
 		lines[path] = n.Line
 	}
-	if n.Kind == yamlv3.ScalarNode && n.Tag == "!!null" {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
 	bad := func(want string) {
@@ -195,7 +165,7 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 	}
 	switch {
 	case t == valueType:
-		if n.Kind != yamlv3.ScalarNode {
+		if n.Kind != yaml.ScalarNode {
 			bad("a number or quantity")
 		} else if isInteger(n.Value) {
 			if _, err := strconv.ParseInt(n.Value, 10, 64); err != nil {
@@ -205,13 +175,13 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 			// Checked on the text: as a YAML float it would become 0.
 			*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: truncate(err.Error(), 80)})
 		}
-	case t == deviceSpecType && n.Kind != yamlv3.MappingNode:
+	case t == deviceSpecType && n.Kind != yaml.MappingNode:
 		// A bare path, or the mapping checked below.
-		if n.Kind != yamlv3.ScalarNode || n.Tag != "!!str" {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
 			bad("a device path or a mapping")
 		}
 	case t.Kind() == reflect.Struct:
-		if n.Kind != yamlv3.MappingNode {
+		if n.Kind != yaml.MappingNode {
 			bad("a mapping")
 			return
 		}
@@ -233,7 +203,7 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 			walkNode(v, ft, p, lines, errs)
 		}
 	case t.Kind() == reflect.Map:
-		if n.Kind != yamlv3.MappingNode {
+		if n.Kind != yaml.MappingNode {
 			bad("a mapping")
 			return
 		}
@@ -249,7 +219,7 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 			walkNode(v, t.Elem(), p, lines, errs)
 		}
 	case t.Kind() == reflect.Slice:
-		if n.Kind != yamlv3.SequenceNode {
+		if n.Kind != yaml.SequenceNode {
 			bad("a list")
 			return
 		}
@@ -257,7 +227,7 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 			walkNode(v, t.Elem(), path+"["+strconv.Itoa(i)+"]", lines, errs)
 		}
 	default:
-		if n.Kind != yamlv3.ScalarNode {
+		if n.Kind != yaml.ScalarNode {
 			bad("a " + t.Kind().String())
 			return
 		}
@@ -285,11 +255,11 @@ func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int,
 	}
 }
 
-func describe(n *yamlv3.Node) string {
+func describe(n *yaml.Node) string {
 	switch n.Kind {
-	case yamlv3.MappingNode:
+	case yaml.MappingNode:
 		return "a mapping"
-	case yamlv3.SequenceNode:
+	case yaml.SequenceNode:
 		return "a list"
 	}
 	return strconv.Quote(truncate(n.Value, 40))
