@@ -7,14 +7,10 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"strconv"
 	"strings"
 	"syscall"
 
-	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
-
-	"github.com/specguard/specguard/pkg/fileerr"
-	"github.com/specguard/specguard/pkg/quantity"
+	"github.com/specguard/specguard/pkg/yamlfile"
 )
 
 // MaxDocumentSize bounds what Parse reads; a policy is a few kilobytes, a
@@ -25,10 +21,10 @@ const MaxDocumentSize = 16 << 20
 var ErrInvalid = errors.New("invalid policy")
 
 // FieldError is one problem at one place in the document.
-type FieldError = fileerr.Problem
+type FieldError = yamlfile.Problem
 
 // LoadError lists every problem found in one document; it wraps ErrInvalid.
-type LoadError = fileerr.Error
+type LoadError = yamlfile.Error
 
 // Load reads and compiles the policy file at path.
 func Load(path string) (*Policy, error) {
@@ -89,14 +85,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return fail(FieldError{Reason: "document is empty"})
 	}
-	var root yamlv3.Node
-	if err := yamlv3.Unmarshal(data, &root); err != nil {
-		return fail(FieldError{Line: yamlErrorLine(err), Reason: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+	top, bad := yamlfile.Parse(data)
+	if bad != nil {
+		return fail(*bad)
 	}
-	lines := map[string]int{}
+	lines := yamlfile.Lines{}
 	var errs []FieldError
-	if len(root.Content) == 1 {
-		walkNode(root.Content[0], reflect.TypeOf(Document{}), "", lines, &errs)
+	if top != nil {
+		walkNode(top, reflect.TypeOf(Document{}), "", lines, &errs)
 	}
 	if len(errs) > 0 {
 		return fail(errs...)
@@ -104,8 +100,8 @@ func Parse(name string, data []byte) (*Policy, error) {
 
 	// Decode through the YAML 1.2 tree, not YAML 1.1: "off" and "y" stay strings.
 	var generic any
-	if len(root.Content) == 1 {
-		if err := root.Content[0].Decode(&generic); err != nil {
+	if top != nil {
+		if err := top.Decode(&generic); err != nil {
 			return fail(FieldError{Reason: "not valid YAML: " + err.Error()})
 		}
 	}
@@ -126,218 +122,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 	p, ferrs := compile(&doc)
 	if len(ferrs) > 0 {
 		for i := range ferrs {
-			ferrs[i].Line = lineOf(lines, ferrs[i].Path)
+			ferrs[i].Line = lines.LineOf(ferrs[i].Path)
 		}
 		return fail(ferrs...)
 	}
 	p.Warnings = warnings(&doc)
 	for i := range p.Warnings {
-		p.Warnings[i].Line = lineOf(lines, p.Warnings[i].Path)
+		p.Warnings[i].Line = lines.LineOf(p.Warnings[i].Path)
 	}
 	p.Source = name
 	return p, nil
-}
-
-// lineOf finds the line of path or of its nearest parent.
-func lineOf(lines map[string]int, path string) int {
-	for path != "" {
-		if l, ok := lines[path]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return 0
-}
-
-func yamlErrorLine(err error) int {
-	s := err.Error()
-	i := strings.Index(s, "line ")
-	if i < 0 {
-		return 0
-	}
-	s = s[i+5:]
-	j := 0
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
-	}
-	n, _ := strconv.Atoi(s[:j])
-	return n
-}
-
-var valueType = reflect.TypeOf(Value(""))
-
-// deviceSpecType is written as a bare path or as a mapping.
-var deviceSpecType = reflect.TypeOf(Device{})
-
-// walkNode checks the YAML tree against the Go type: unknown and duplicate
-// fields and wrong shapes, all of them with their lines. It also records
-// the line of every path for later messages.
-func walkNode(n *yamlv3.Node, t reflect.Type, path string, lines map[string]int, errs *[]FieldError) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if n.Kind == yamlv3.AliasNode {
-		*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: "YAML aliases are not allowed"})
-		return
-	}
-	if path != "" {
-		lines[path] = n.Line
-	}
-	if n.Kind == yamlv3.ScalarNode && n.Tag == "!!null" {
-		return
-	}
-	bad := func(want string) {
-		*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: fmt.Sprintf("want %s, got %s", want, describe(n))})
-	}
-	switch {
-	case t == valueType:
-		if n.Kind != yamlv3.ScalarNode {
-			bad("a number or quantity")
-		} else if isInteger(n.Value) {
-			if _, err := strconv.ParseInt(n.Value, 10, 64); err != nil {
-				bad("an integer in range")
-			}
-		} else if err := quantity.CheckSize(n.Value); err != nil {
-			// Checked on the text: as a YAML float it would become 0.
-			*errs = append(*errs, FieldError{Path: path, Line: n.Line, Reason: truncate(err.Error(), 80)})
-		}
-	case t == deviceSpecType && n.Kind != yamlv3.MappingNode:
-		// A bare path, or the mapping checked below.
-		if n.Kind != yamlv3.ScalarNode || n.Tag != "!!str" {
-			bad("a device path or a mapping")
-		}
-	case t.Kind() == reflect.Struct:
-		if n.Kind != yamlv3.MappingNode {
-			bad("a mapping")
-			return
-		}
-		fields := jsonFields(t)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := join(path, k.Value)
-			if seen[k.Value] {
-				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Reason: "duplicate field"})
-				continue
-			}
-			seen[k.Value] = true
-			ft, ok := fields[k.Value]
-			if !ok {
-				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Reason: "unknown field" + suggest(k.Value, fields)})
-				continue
-			}
-			walkNode(v, ft, p, lines, errs)
-		}
-	case t.Kind() == reflect.Map:
-		if n.Kind != yamlv3.MappingNode {
-			bad("a mapping")
-			return
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := path + "[" + strconv.Quote(k.Value) + "]"
-			if seen[k.Value] {
-				*errs = append(*errs, FieldError{Path: p, Line: k.Line, Reason: "duplicate key"})
-				continue
-			}
-			seen[k.Value] = true
-			walkNode(v, t.Elem(), p, lines, errs)
-		}
-	case t.Kind() == reflect.Slice:
-		if n.Kind != yamlv3.SequenceNode {
-			bad("a list")
-			return
-		}
-		for i, v := range n.Content {
-			walkNode(v, t.Elem(), path+"["+strconv.Itoa(i)+"]", lines, errs)
-		}
-	default:
-		if n.Kind != yamlv3.ScalarNode {
-			bad("a " + t.Kind().String())
-			return
-		}
-		switch t.Kind() {
-		case reflect.Bool:
-			if n.Tag != "!!bool" {
-				bad("true or false")
-			}
-		case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint64, reflect.Uint32:
-			if isInteger(n.Value) && n.Tag != "!!int" {
-				// YAML reads integers beyond 64 bits as floats.
-				bad("an integer in range")
-			} else if n.Tag != "!!int" {
-				bad("an integer")
-			} else if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil && t.Kind() != reflect.Uint64 {
-				bad("an integer in range")
-			} else if _, err := strconv.ParseUint(n.Value, 0, 64); err != nil && t.Kind() == reflect.Uint64 {
-				bad("a non-negative integer in range")
-			}
-		case reflect.String:
-			if n.Tag != "!!str" {
-				bad("a string (quote it)")
-			}
-		}
-	}
-}
-
-func describe(n *yamlv3.Node) string {
-	switch n.Kind {
-	case yamlv3.MappingNode:
-		return "a mapping"
-	case yamlv3.SequenceNode:
-		return "a list"
-	}
-	return strconv.Quote(truncate(n.Value, 40))
-}
-
-func join(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	m := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		m[name] = f.Type
-	}
-	return m
-}
-
-// suggest names a known field that differs only in case, a common slip.
-func suggest(k string, fields map[string]reflect.Type) string {
-	for name := range fields {
-		if strings.EqualFold(name, k) {
-			return fmt.Sprintf(" (did you mean %q?)", name)
-		}
-	}
-	return ""
-}
-
-// isInteger reports whether s is written as a decimal integer.
-func isInteger(s string) bool {
-	s = strings.TrimPrefix(s, "-")
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	yamlv3 "go.yaml.in/yaml/v3"
@@ -12,8 +11,8 @@ import (
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
-	"github.com/specguard/specguard/pkg/fileerr"
 	"github.com/specguard/specguard/pkg/quantity"
+	"github.com/specguard/specguard/pkg/yamlfile"
 )
 
 // MaxManifestSize bounds what DecodePod accepts; a pod is a few kilobytes.
@@ -23,11 +22,11 @@ const MaxManifestSize = 4 << 20
 var ErrInvalidManifest = errors.New("invalid pod manifest")
 
 // ManifestProblem is one problem at one place in a manifest.
-type ManifestProblem = fileerr.Problem
+type ManifestProblem = yamlfile.Problem
 
 // ManifestError lists the problems found in one manifest, each printed as
 // file:line: path: reason; it wraps ErrInvalidManifest.
-type ManifestError = fileerr.Error
+type ManifestError = yamlfile.Error
 
 // DecodePod reads a Pod manifest (YAML or JSON) strictly, as kubectl
 // --validate=strict would: unknown and duplicate fields are errors, each
@@ -42,109 +41,57 @@ func DecodePod(file string, data []byte) (*v1.Pod, error) {
 	if strings.TrimSpace(string(data)) == "" {
 		return fail(ManifestProblem{Reason: "empty document"})
 	}
-	var root yamlv3.Node
-	if err := yamlv3.Unmarshal(data, &root); err != nil {
-		return fail(ManifestProblem{Line: yamlLine(err), Reason: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+	top, bad := yamlfile.Parse(data)
+	if bad != nil {
+		return fail(*bad)
 	}
-	idx := &lineIndex{lines: map[string]int{}, tags: map[string]string{}, vals: map[string]string{}}
-	if len(root.Content) == 1 {
-		if root.Content[0].Kind != yamlv3.MappingNode {
-			return fail(ManifestProblem{Line: root.Content[0].Line, Reason: "want a Pod object (a mapping)"})
-		}
-		idx.walk(root.Content[0], "")
+	if top != nil && top.Kind != yamlv3.MappingNode {
+		return fail(ManifestProblem{Line: top.Line, Reason: "want a Pod object (a mapping)"})
 	}
+	idx := yamlfile.NewIndex(top)
 	// Quantities are bounded before the decoder parses them.
-	for _, p := range idx.order {
+	for _, p := range idx.Paths() {
 		if quantityPathRE.MatchString(p) {
-			if err := quantity.CheckSize(idx.vals[p]); err != nil {
-				return fail(ManifestProblem{Path: p, Line: idx.lines[p], Reason: err.Error()})
+			if err := quantity.CheckSize(idx.Value(p)); err != nil {
+				return fail(ManifestProblem{Path: p, Line: idx.Lines[p], Reason: err.Error()})
 			}
 		}
 	}
+	// The Pod is decoded as sigs.k8s.io/yaml reads manifests, as YAML 1.1
+	// ("yes" is a bool: TestDecodePodErrors), not from the YAML 1.2 tree.
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return fail(ManifestProblem{Line: yamlLine(err), Reason: strings.TrimPrefix(err.Error(), "error converting YAML to JSON: yaml: ")})
+		return fail(ManifestProblem{Line: yamlfile.ErrorLine(err), Reason: strings.TrimPrefix(err.Error(), "error converting YAML to JSON: yaml: ")})
 	}
 	var pod v1.Pod
 	strict, err := sjson.UnmarshalStrict(js, &pod)
 	if err != nil {
-		return fail(idx.problem(err))
+		return fail(problem(idx, err))
 	}
 	if len(strict) > 0 {
 		ps := make([]ManifestProblem, 0, len(strict))
 		for _, se := range strict {
-			ps = append(ps, idx.problem(se))
+			ps = append(ps, problem(idx, se))
 		}
 		return fail(ps...)
 	}
 	var ps []ManifestProblem
 	if pod.Kind != "" && pod.Kind != "Pod" {
-		ps = append(ps, ManifestProblem{Path: "kind", Line: idx.lines["kind"], Reason: fmt.Sprintf("want Pod, got %q", pod.Kind)})
+		ps = append(ps, ManifestProblem{Path: "kind", Line: idx.Lines["kind"], Reason: fmt.Sprintf("want Pod, got %q", pod.Kind)})
 	}
 	if pod.APIVersion != "" && pod.APIVersion != "v1" {
-		ps = append(ps, ManifestProblem{Path: "apiVersion", Line: idx.lines["apiVersion"], Reason: fmt.Sprintf("want v1, got %q", pod.APIVersion)})
+		ps = append(ps, ManifestProblem{Path: "apiVersion", Line: idx.Lines["apiVersion"], Reason: fmt.Sprintf("want v1, got %q", pod.APIVersion)})
 	}
 	if pod.Name == "" {
-		ps = append(ps, ManifestProblem{Path: "metadata.name", Line: idx.lines["metadata"], Reason: "required"})
+		ps = append(ps, ManifestProblem{Path: "metadata.name", Line: idx.Lines["metadata"], Reason: "required"})
 	}
 	if len(pod.Spec.Containers) == 0 {
-		ps = append(ps, ManifestProblem{Path: "spec.containers", Line: idx.lineOf("spec.containers"), Reason: "at least one container is required"})
+		ps = append(ps, ManifestProblem{Path: "spec.containers", Line: idx.LineOf("spec.containers"), Reason: "at least one container is required"})
 	}
 	if len(ps) > 0 {
 		return fail(ps...)
 	}
 	return &pod, nil
-}
-
-// lineIndex maps field paths (spec.containers[0].name) to lines and YAML tags.
-type lineIndex struct {
-	lines map[string]int
-	tags  map[string]string
-	vals  map[string]string // scalar values
-	order []string
-}
-
-func (x *lineIndex) walk(n *yamlv3.Node, path string) {
-	if path != "" {
-		x.lines[path] = n.Line
-		x.tags[path] = n.Tag
-		x.order = append(x.order, path)
-		if n.Kind == yamlv3.ScalarNode {
-			x.vals[path] = n.Value
-		}
-	}
-	switch n.Kind {
-	case yamlv3.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if path != "" {
-				p = path + "." + k.Value
-			}
-			x.lines[p] = k.Line
-			x.walk(v, p)
-			x.lines[p] = k.Line
-		}
-	case yamlv3.SequenceNode:
-		for i, c := range n.Content {
-			x.walk(c, path+"["+strconv.Itoa(i)+"]")
-		}
-	}
-}
-
-// lineOf finds the line of path or of its nearest parent.
-func (x *lineIndex) lineOf(path string) int {
-	for path != "" {
-		if l, ok := x.lines[path]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return 0
 }
 
 var (
@@ -163,14 +110,14 @@ var jsonKindTags = map[string][]string{
 	"array":  {"!!seq"},
 }
 
-// problem turns a decoding error into a located problem.
-func (x *lineIndex) problem(err error) ManifestProblem {
+// problem turns a decoding error into a problem located by the index.
+func problem(x *yamlfile.Index, err error) ManifestProblem {
 	msg := err.Error()
 	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
-		return ManifestProblem{Path: m[1], Line: x.lineOf(m[1]), Reason: "unknown field"}
+		return ManifestProblem{Path: m[1], Line: x.LineOf(m[1]), Reason: "unknown field"}
 	}
 	if m := duplicateRE.FindStringSubmatch(msg); m != nil {
-		return ManifestProblem{Path: m[1], Line: x.lineOf(m[1]), Reason: "duplicate field"}
+		return ManifestProblem{Path: m[1], Line: x.LineOf(m[1]), Reason: "duplicate field"}
 	}
 	if m := typeErrRE.FindStringSubmatch(msg); m != nil {
 		// The decoder names the path without list indices; find the first
@@ -178,7 +125,7 @@ func (x *lineIndex) problem(err error) ManifestProblem {
 		want, dotted := m[1], m[2]
 		reason := fmt.Sprintf("want %s, got %s", m[3], want)
 		first := ""
-		for _, p := range x.order {
+		for _, p := range x.Paths() {
 			if indexRE.ReplaceAllString(p, "") != dotted {
 				continue
 			}
@@ -186,42 +133,27 @@ func (x *lineIndex) problem(err error) ManifestProblem {
 				first = p
 			}
 			for _, t := range jsonKindTags[want] {
-				if x.tags[p] == t {
-					return ManifestProblem{Path: p, Line: x.lines[p], Reason: reason}
+				if x.Tag(p) == t {
+					return ManifestProblem{Path: p, Line: x.Lines[p], Reason: reason}
 				}
 			}
 		}
 		if first == "" {
 			first = dotted
 		}
-		return ManifestProblem{Path: first, Line: x.lineOf(first), Reason: reason}
+		return ManifestProblem{Path: first, Line: x.LineOf(first), Reason: reason}
 	}
 	if strings.HasPrefix(msg, "quantities must match") {
-		for _, p := range x.order {
+		for _, p := range x.Paths() {
 			if !quantityPathRE.MatchString(p) {
 				continue
 			}
-			if x.tags[p] == "!!str" || x.tags[p] == "!!int" || x.tags[p] == "!!float" {
-				if _, err := quantity.Parse(x.vals[p]); err != nil {
-					return ManifestProblem{Path: p, Line: x.lines[p], Reason: "not a quantity: " + msg}
+			if t := x.Tag(p); t == "!!str" || t == "!!int" || t == "!!float" {
+				if _, err := quantity.Parse(x.Value(p)); err != nil {
+					return ManifestProblem{Path: p, Line: x.Lines[p], Reason: "not a quantity: " + msg}
 				}
 			}
 		}
 	}
 	return ManifestProblem{Reason: msg}
-}
-
-func yamlLine(err error) int {
-	s := err.Error()
-	i := strings.Index(s, "line ")
-	if i < 0 {
-		return 0
-	}
-	s = s[i+5:]
-	j := 0
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
-	}
-	n, _ := strconv.Atoi(s[:j])
-	return n
 }

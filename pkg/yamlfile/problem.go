@@ -1,7 +1,4 @@
-// Package fileerr is the shape of every error about a file specguard reads
-// (a policy, a Pod manifest): each problem with its field path and line,
-// all of them at once, printed file:line: path: reason.
-package fileerr
+package yamlfile
 
 import (
 	"strconv"
