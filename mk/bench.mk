@@ -18,7 +18,8 @@ BENCH_CLUSTER_OUT ?= _output/bench-cluster.txt
 bench: build ## benchmarks vs PRODUCT.md targets (BENCH_COUNT=5 runs, BENCH_E2E=0 skips real containerd): one table of every figure, ratio, spread
 	@mkdir -p $(dir $(BENCH_OUT))
 	@{ \
-	  $(GO) test -run '^$$' -bench 'Decide' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/engine/ && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkDecide$$' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/engine/ && \
+	  $(GO) test -run '^$$' -bench 'DecideWorstCase' -benchtime 200x -count $(BENCH_COUNT) ./pkg/engine/ && \
 	  $(GO) test -run '^$$' -bench 'CreateContainer|Handler' -benchtime 3000x -count $(BENCH_COUNT) ./test/bench/ && \
 	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'CreateProcess' -benchtime 3000x -count $(BENCH_COUNT) ./test/bench/ && \
 	  SPECGUARD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'Startup' -benchtime 20x -count $(BENCH_COUNT) ./test/bench/ && \
