@@ -30,15 +30,15 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 	fs := newFlagSet("generate", stderr)
 	var (
 		podPath, container, podLogsDir, output string
-		restartCount, imageUser                optionalString
+		restartCount, imageUser                *string // nil: not given
 		nodeFlags                              podgen.NodeFlags
 		quiet                                  bool
 	)
 	fs.StringVar(&podPath, "pod", "", "Pod manifest (YAML or JSON), required")
 	fs.StringVar(&container, "container", "", "container name (default: the default-container annotation, else the first container)")
-	fs.Var(&restartCount, "restart-count", "restart count (default: from the pod log directory, as the kubelet)")
+	fs.Func("restart-count", "restart count (default: from the pod log directory, as the kubelet)", func(s string) error { restartCount = &s; return nil })
 	fs.StringVar(&podLogsDir, "pod-logs-dir", kubelet.DefaultPodLogsDir, "the kubelet's pod logs directory")
-	fs.Var(&imageUser, "image-user", `the image's USER ("" = none, i.e. root); unset means unknown`)
+	fs.Func("image-user", `the image's USER ("" = none, i.e. root); unset means unknown`, func(s string) error { imageUser = &s; return nil })
 	nodeFlags.Register(fs)
 	fs.StringVar(&output, "o", "json", "output format: json or yaml")
 	fs.BoolVar(&quiet, "quiet", false, "do not print warnings")
@@ -59,10 +59,10 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		return usage("-o: want json or yaml, got %q", output)
 	}
 	opts := podgen.GenerateOptions{Container: container, PodLogsDir: podLogsDir}
-	if restartCount.set {
-		n, err := strconv.ParseInt(restartCount.value, 10, 32)
+	if restartCount != nil {
+		n, err := strconv.ParseInt(*restartCount, 10, 32)
 		if err != nil || n < 0 {
-			return usage("--restart-count: want a non-negative 32-bit integer, got %q", restartCount.value)
+			return usage("--restart-count: want a non-negative 32-bit integer, got %q", *restartCount)
 		}
 		c := int(n)
 		opts.RestartCount = &c
@@ -77,8 +77,8 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		return exitInput
 	}
 	opts.Node = node
-	if imageUser.set {
-		opts.ImageUser = podgen.ParseImageUser(imageUser.value)
+	if imageUser != nil {
+		opts.ImageUser = podgen.ParseImageUser(*imageUser)
 	}
 	data, err := os.ReadFile(podPath)
 	if err != nil {
@@ -133,19 +133,6 @@ func encodeConfigs(g *podgen.GeneratedConfigs, format string) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
-}
-
-// optionalString is a string flag that remembers whether it was given, so
-// an explicit "" differs from absent.
-type optionalString struct {
-	value string
-	set   bool
-}
-
-func (o *optionalString) String() string { return o.value }
-func (o *optionalString) Set(s string) error {
-	o.value, o.set = s, true
-	return nil
 }
 
 // flagGiven reports whether the command line set the flag.
