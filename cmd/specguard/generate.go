@@ -59,6 +59,13 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		return usage("-o: want json or yaml, got %q", output)
 	}
 	opts := podgen.GenerateOptions{Container: container, PodLogsDir: podLogsDir}
+	node, err := nodeFlags.NodeConfig()
+	var badFlag *podgen.FlagError
+	// The first bad flag is reported: the cgroup flags come before
+	// --restart-count, the other node flags after it.
+	if errors.As(err, &badFlag) && (badFlag.Flag == "cgroup-driver" || badFlag.Flag == "cgroup-version") {
+		return usage("%v", err)
+	}
 	if restartCount != nil {
 		n, err := strconv.ParseInt(*restartCount, 10, 32)
 		if err != nil || n < 0 {
@@ -67,8 +74,6 @@ func generateCmd(args []string, stdout, stderr io.Writer) (code int) {
 		c := int(n)
 		opts.RestartCount = &c
 	}
-	node, err := nodeFlags.NodeConfig()
-	var badFlag *podgen.FlagError
 	switch {
 	case errors.As(err, &badFlag):
 		return usage("%v", err)
