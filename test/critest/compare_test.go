@@ -51,6 +51,25 @@ func TestCompareRuns(t *testing.T) {
 			}
 		})
 	}
+	// A regression's rerun clears it by passing, or by critest's documented
+	// skip of a racy case; not by failing, or by any other skip.
+	rerun := map[string]struct {
+		spec string
+		o    outcome
+		want bool
+	}{
+		"passed":                  {"a", outcome{State: "passed"}, true},
+		"failed":                  {"a", outcome{State: "failed"}, false},
+		"skipped":                 {"a", outcome{State: "skipped", Message: "spec discrepancy: containerd lost 1"}, false},
+		"racy case, critest skip": {racy, outcome{State: "skipped", Message: "spec discrepancy: containerd lost 1"}, true},
+		"racy case, other skip":   {racy, outcome{State: "skipped", Message: "plugin did not register"}, false},
+		"racy case failed":        {racy, outcome{State: "failed", Message: "spec discrepancy: containerd lost 1"}, false},
+	}
+	for name, c := range rerun {
+		if got := rerunPassed(c.spec, c.o); got != c.want {
+			t.Errorf("rerun %s: rerunPassed = %v, want %v", name, got, c.want)
+		}
+	}
 	everywhere, flaky := failingEverywhere([]*run{base, with, other})
 	if !slices.Equal(everywhere, []string{"c"}) || !slices.Equal(flaky, []string{"d"}) {
 		t.Errorf("failing everywhere %v, flaky without specguard %v; want [c], [d]", everywhere, flaky)
