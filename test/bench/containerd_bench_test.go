@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -235,15 +234,11 @@ func BenchmarkContainerdCreate(b *testing.B) {
 	// round, as the runtime runs specguard.
 	noopBin := noopPluginBinary(b, s.Dir)
 	noopProcessCondition := func(name string) *condition {
-		var cmd *exec.Cmd
+		var stop func()
 		ready := filepath.Join(s.Dir, name+".ready")
 		return &condition{name: name, start: func() {
 			_ = os.Remove(ready)
-			cmd = exec.Command(noopBin, "--socket-path", s.NRISocket(), "--ready-file", ready)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
+			stop = startNoopPlugin(b, noopBin, s.NRISocket(), "--ready-file", ready)
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 				if _, err := os.Stat(ready); err == nil {
 					break
@@ -252,10 +247,7 @@ func BenchmarkContainerdCreate(b *testing.B) {
 					b.Fatalf("the %s plugin did not register in 10s", name)
 				}
 			}
-		}, stop: func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}, check: func(id string) {
+		}, stop: func() { stop() }, check: func(id string) {
 			if adjusted(id) {
 				b.Fatalf("the %s plugin adjusted the container", name)
 			}

@@ -27,6 +27,18 @@ func noopPluginBinary(b *testing.B, dir string) string {
 	return bin
 }
 
+// startNoopPlugin starts cmd/noopplugin (bin, from noopPluginBinary) on the
+// runtime socket; stop kills it and waits for it.
+func startNoopPlugin(b *testing.B, bin, socket string, extra ...string) (stop func()) {
+	b.Helper()
+	cmd := exec.Command(bin, append([]string{"--socket-path", socket}, extra...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+}
+
 // BenchmarkCreateProcess times what containerd sends NRI plugins during one
 // CRI CreateContainer, as a node pays for it: each plugin is its own
 // process, as runtimes run them, connected over a Unix socket to the real
@@ -70,12 +82,7 @@ func BenchmarkCreateProcess(b *testing.B) {
 		whole, create samples
 	}
 	noopRT := newNRIRuntime(b, nil, nil)
-	noop := exec.Command(noopBin, "--socket-path", noopRT.socket)
-	noop.Stderr = os.Stderr
-	if err := noop.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = noop.Process.Kill(); _ = noop.Wait() })
+	b.Cleanup(startNoopPlugin(b, noopBin, noopRT.socket))
 	noopRT.waitSynced(b, 10*time.Second)
 	conds := []*condition{{rt: noopRT}}
 	for i, args := range [][]string{{"--config", pol}, {"--config", pol, "--exact-restart-counts"}, {"--config", valPol}} {

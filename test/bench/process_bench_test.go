@@ -214,12 +214,9 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	// every message whole) synchronizing the same containers, before
 	// specguard and alone on the machine.
 	noopRT := newNRIRuntime(b, pods, ctrs)
+	noopBin := noopPluginBinary(b, noopRT.dir) // built before the clock starts
 	noopStarted := time.Now()
-	noop := exec.Command(noopPluginBinary(b, noopRT.dir), "--socket-path", noopRT.socket)
-	noop.Stderr = os.Stderr
-	if err := noop.Start(); err != nil {
-		b.Fatal(err)
-	}
+	stopNoop := startNoopPlugin(b, noopBin, noopRT.socket)
 	var noopSyncTime time.Duration
 	select {
 	case t := <-noopRT.synced:
@@ -227,8 +224,7 @@ func BenchmarkTrackedMemory(b *testing.B) {
 	case <-time.After(60 * time.Second):
 		b.Fatal("the no-op plugin did not synchronize 10,000 containers in 60s")
 	}
-	_ = noop.Process.Kill()
-	_ = noop.Wait()
+	stopNoop()
 
 	rt := newNRIRuntime(b, pods, ctrs)
 	policyPath := writeWorkloadPolicy(b, rt.dir, 100)
